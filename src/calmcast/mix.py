@@ -1,0 +1,295 @@
+"""The mix: voice over a looped, ducked ambience bed with bells, at broadcast loudness.
+
+The mix is a pure function of the sample range asked for, so it is rendered in blocks and
+streamed to the encoder: memory stays flat however long the session is. It is rendered
+twice: once to measure its loudness (BS.1770), once with the fixed gain that brings it to the
+target and a true-peak limiter that only touches the rare peaks above the ceiling.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .model import Bell, Speech, Timeline
+from .sounds import Sound, make_loop
+
+log = logging.getLogger(__name__)
+
+CONTROL_HZ = 100  # the ducking and fade curves are computed at this rate, then interpolated
+
+
+@dataclass(frozen=True)
+class MixSettings:
+    """How the voice, the bed and the bells are balanced, in dB and seconds."""
+
+    rate: int = 44100
+    channels: int = 2
+    bed_level: float = -14.0  # bed loudness relative to the voice's, before ducking
+    duck: float = 9.0  # how far the bed dips under speech
+    attack: float = 0.5  # the dip starts this long before speech ...
+    release: float = 1.5  # ... and the bed comes back over this long after it
+    duck_hold: float = 3.0  # gaps in speech shorter than this stay ducked (no pumping)
+    fade_in: float = 3.0
+    fade_out: float = 6.0
+    bell_level: float = -3.0  # bell loudness relative to the voice's
+    loudness: float | None = -16.0  # LUFS target; None leaves the mix as it is
+    true_peak: float = -1.0  # dBTP ceiling of the finished file
+    block_seconds: float = 10.0
+
+
+def db(x: float) -> float:
+    return 10 ** (x / 20)
+
+
+class Mixer:
+    """Render any range of the finished session's samples."""
+
+    def __init__(
+        self,
+        timeline: Timeline,
+        speech: Sequence[np.ndarray],
+        bed: Sound | None,
+        bells: dict[str | None, Sound],
+        settings: MixSettings,
+        voice_lufs: float,
+    ) -> None:
+        self.timeline = timeline
+        self.settings = s = settings
+        self.length = timeline.length
+        self.gain = 1.0  # the normalising gain, set after measuring
+        # Speech events and their clips, in time order.
+        self.speech = [(e.start, clip) for e, clip in zip(
+            (e for e in timeline.events if isinstance(e.segment, Speech)), speech, strict=True)]  # fmt: skip
+        self.speech_starts = [start for start, _ in self.speech]
+        self.longest_speech = max((len(c) for _, c in self.speech), default=0)
+        # Bells: each struck at its event, its ring overlapping what follows.
+        self.bells = []
+        for e in timeline.events:
+            if isinstance(e.segment, Bell):
+                sound = bells[e.segment.name]
+                gain = db(voice_lufs + s.bell_level - sound.lufs)
+                self.bells.append((e.start, sound.audio, gain))
+        self.bed = None
+        if bed is not None:
+            self.bed = make_loop(bed.audio, s.rate)
+            self.bed_gain = db(voice_lufs + s.bed_level - bed.lufs)
+            self.bed_curve = self._bed_curve()
+            self._control = np.arange(len(self.bed_curve), dtype=np.float64)
+
+    # -- the bed's gain over time: ducking under speech, fades at both ends ---------------------
+
+    def _bed_curve(self) -> np.ndarray:
+        s = self.settings
+        hop = s.rate / CONTROL_HZ
+        n = int(math.ceil(self.length / hop)) + 2
+        t = np.arange(n) * hop / s.rate  # seconds
+        duck_db = np.zeros(n)
+        for start, end in self._speech_regions():
+            a, b = start / s.rate, end / s.rate
+            depth = np.zeros(n)
+            depth[(t >= a) & (t <= b)] = 1.0
+            rise = (t > a - s.attack) & (t < a)
+            depth[rise] = np.maximum(depth[rise], _ease((t[rise] - (a - s.attack)) / s.attack))
+            fall = (t > b) & (t < b + s.release)
+            depth[fall] = np.maximum(depth[fall], _ease(1 - (t[fall] - b) / s.release))
+            duck_db = np.minimum(duck_db, -s.duck * depth)
+        gain = 10 ** (duck_db / 20)
+        total = self.length / s.rate
+        if s.fade_in > 0:
+            gain *= np.sin(np.clip(t / s.fade_in, 0, 1) * np.pi / 2)
+        if s.fade_out > 0:
+            gain *= np.sin(np.clip((total - t) / s.fade_out, 0, 1) * np.pi / 2)
+        return gain * self.bed_gain
+
+    def _speech_regions(self) -> Iterator[tuple[int, int]]:
+        hold = int(self.settings.duck_hold * self.settings.rate)
+        region = None
+        for start, clip in self.speech:
+            end = start + len(clip)
+            if region and start - region[1] <= hold:
+                region = (region[0], end)
+                continue
+            if region:
+                yield region
+            region = (start, end)
+        if region:
+            yield region
+
+    # -- rendering ------------------------------------------------------------------------------
+
+    def stems(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the voice, bed and bells of [start, stop) as frames x 2, before the gain."""
+        n = stop - start
+        voice = np.zeros((n, 2), np.float32)
+        bed = np.zeros((n, 2), np.float32)
+        bell = np.zeros((n, 2), np.float32)
+        lo, hi = max(start, 0), min(stop, self.length)
+        if hi <= lo:
+            return voice, bed, bell
+        i = bisect.bisect_left(self.speech_starts, lo - self.longest_speech)
+        while i < len(self.speech) and self.speech[i][0] < hi:
+            at, clip = self.speech[i]
+            a, b = max(at, lo), min(at + len(clip), hi)
+            if a < b:
+                voice[a - start : b - start] += clip[a - at : b - at, None]
+            i += 1
+        for at, sound, gain in self.bells:
+            a, b = max(at, lo), min(at + len(sound), hi)
+            if a < b:
+                bell[a - start : b - start] += sound[a - at : b - at] * gain
+        if self.bed is not None:
+            hop = self.settings.rate / CONTROL_HZ
+            pos = np.arange(lo, hi, dtype=np.float64) / hop
+            curve = np.interp(pos, self._control, self.bed_curve).astype(np.float32)
+            target = bed[lo - start : hi - start]
+            _tile(self.bed, lo, target)
+            target *= curve[:, None]
+        return voice, bed, bell
+
+    def raw(self, start: int, stop: int) -> np.ndarray:
+        """Return the mix of [start, stop) before normalisation, in the output's channels."""
+        voice, bed, bell = self.stems(start, stop)
+        out = voice + bed + bell
+        if self.settings.channels == 1:
+            out = out.mean(axis=1, keepdims=True)
+        return out
+
+    def blocks(self) -> Iterator[tuple[int, int]]:
+        step = int(self.settings.block_seconds * self.settings.rate)
+        for a in range(0, self.length, step):
+            yield a, min(a + step, self.length)
+
+    def measure(self) -> float:
+        """Return the integrated loudness of the unnormalised mix, streamed block by block."""
+        meter = LoudnessMeter(self.settings.rate, self.settings.channels)
+        for a, b in self.blocks():
+            meter.feed(self.raw(a, b))
+        return meter.integrated()
+
+    def normalise(self) -> tuple[float, float]:
+        """Set the gain that brings the mix to the target loudness; return (measured, gain dB)."""
+        target = self.settings.loudness
+        if target is None:
+            return math.nan, 0.0
+        measured = self.measure()
+        if not math.isfinite(measured):
+            return measured, 0.0
+        gain_db = target - measured
+        self.gain = db(gain_db)
+        log.info("loudness %.1f LUFS measured, %+.1f dB to %.1f LUFS", measured, gain_db, target)
+        return measured, gain_db
+
+    def final(self) -> Iterator[np.ndarray]:
+        """Yield the finished mix in blocks: gain, then the true-peak limiter."""
+        margin = LIMITER_MARGIN
+        ceiling = db(self.settings.true_peak - LIMITER_HEADROOM)
+        for a, b in self.blocks():
+            x = self.raw(a - margin, b + margin) * np.float32(self.gain)
+            yield limit(x, ceiling)[margin : margin + (b - a)]
+
+
+# -- true-peak limiting --------------------------------------------------------------------------
+
+#: The limiter aims this far below the ceiling: MP3 encoding lifts true peaks a little.
+LIMITER_HEADROOM = 1.0
+LIMITER_LOOKAHEAD = 256  # samples (~6 ms at 44.1 kHz)
+LIMITER_MARGIN = 4 * LIMITER_LOOKAHEAD
+
+
+def true_peaks(x: np.ndarray) -> np.ndarray:
+    """Return each frame's true peak (4x oversampled, per BS.1770 annex 2) over channels."""
+    from scipy.signal import resample_poly
+
+    up = resample_poly(x, 4, 1, axis=0)
+    return np.abs(up).reshape(len(x), 4, -1).max(axis=(1, 2))
+
+
+def limit(x: np.ndarray, ceiling: float) -> np.ndarray:
+    """Return x with true peaks held at or below `ceiling` by a smooth, look-ahead gain dip."""
+    if len(x) == 0 or np.max(np.abs(x)) < ceiling * 0.7:  # true peaks stay within ~3 dB
+        return x
+    from scipy.ndimage import minimum_filter1d
+
+    need = np.minimum(1.0, ceiling / np.maximum(true_peaks(x), 1e-12))
+    if need.min() >= 1.0:
+        return x
+    w = LIMITER_LOOKAHEAD
+    held = minimum_filter1d(need, 2 * w + 1, mode="nearest")
+    # A centred window no longer than the hold keeps the gain at or below what each peak needs.
+    window = np.hanning(2 * w + 1)
+    smooth = np.convolve(held, window / window.sum(), mode="same")
+    return (x * smooth[:, None]).astype(np.float32)
+
+
+# -- loudness ------------------------------------------------------------------------------------
+
+
+class LoudnessMeter:
+    """Integrated loudness per ITU-R BS.1770-4, fed block by block (pyloudnorm's filters)."""
+
+    def __init__(self, rate: int, channels: int) -> None:
+        import pyloudnorm
+
+        self.rate = rate
+        self.filters = [(f.b, f.a) for f in pyloudnorm.Meter(rate)._filters.values()]
+        self.state = [None] * len(self.filters)
+        self.hop = rate // 10  # 100 ms: the 400 ms gating blocks overlap by 75 %
+        self.pending = np.zeros((0, channels))
+        self.energies: list[np.ndarray] = []
+
+    def feed(self, block: np.ndarray) -> None:
+        from scipy.signal import lfilter
+
+        y = block.astype(np.float64)
+        for k, (b, a) in enumerate(self.filters):
+            if self.state[k] is None:
+                self.state[k] = np.zeros((len(a) - 1, y.shape[1]))
+            y, self.state[k] = lfilter(b, a, y, axis=0, zi=self.state[k])
+        y = np.concatenate([self.pending, y])
+        whole = len(y) // self.hop * self.hop
+        if whole:
+            sq = (y[:whole] ** 2).reshape(-1, self.hop, y.shape[1]).sum(axis=(1, 2))
+            self.energies.append(sq)
+        self.pending = y[whole:]
+
+    def integrated(self) -> float:
+        """Return the gated integrated loudness in LUFS (-inf for silence)."""
+        if not self.energies:
+            return -math.inf
+        e = np.concatenate(self.energies)
+        if len(e) < 4:
+            return -math.inf
+        z = np.convolve(e, np.ones(4), mode="valid") / (4 * self.hop)
+        with np.errstate(divide="ignore"):
+            lj = -0.691 + 10 * np.log10(z)
+        above = z[lj >= -70.0]
+        if len(above) == 0:
+            return -math.inf
+        relative = -0.691 + 10 * np.log10(above.mean()) - 10.0
+        gated = z[(lj >= -70.0) & (lj >= relative)]
+        return float(-0.691 + 10 * np.log10(gated.mean()))
+
+
+def _tile(loop: np.ndarray, start: int, out: np.ndarray) -> None:
+    """Fill `out` with the looped `loop` from position `start`, by contiguous copies."""
+    n, filled = len(loop), 0
+    at = start % n
+    while filled < len(out):
+        take = min(n - at, len(out) - filled)
+        out[filled : filled + take] = loop[at : at + take]
+        filled += take
+        at = 0
+
+
+def _ease(x: np.ndarray) -> np.ndarray:
+    """Raised-cosine ramp from 0 to 1: no corner at either end, so no audible step."""
+    return 0.5 - 0.5 * np.cos(np.pi * np.clip(x, 0, 1))
+
+
+Progress = Callable[[int], None]

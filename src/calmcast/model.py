@@ -1,0 +1,159 @@
+"""Domain types: what a practice is made of, and where each piece lands in time.
+
+Times are whole samples at the render's sample rate inside the timeline, and seconds
+(floats) at the edges where people read them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a segment came from, for error messages."""
+
+    file: str
+    line: int
+    column: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" + (f":{self.column}" if self.column else "")
+
+
+@dataclass(frozen=True)
+class Speech:
+    """One utterance: a sentence (or a bounded piece of a very long one)."""
+
+    text: str
+    place: Place | None = None
+
+
+@dataclass(frozen=True)
+class Pause:
+    """A silence of `minimum` seconds, growing up to `maximum` (inf: no limit) when elastic."""
+
+    minimum: float
+    maximum: float
+    weight: float = 1.0
+    kind: str = "pause"  # pause, breath, paragraph, lead-in, lead-out, ring-out
+    place: Place | None = None
+
+    @property
+    def elastic(self) -> bool:
+        return self.maximum > self.minimum
+
+    @property
+    def unbounded(self) -> bool:
+        return math.isinf(self.maximum)
+
+
+@dataclass(frozen=True)
+class Bell:
+    """A bell struck at this point; its ring overlaps whatever follows."""
+
+    name: str | None = None
+    place: Place | None = None
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """A chapter starting at this point."""
+
+    title: str
+    place: Place | None = None
+
+
+Segment = Speech | Pause | Bell | Chapter
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A variable a practice declares in its front matter."""
+
+    name: str
+    default: object
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Default silences the script format inserts on its own, in seconds."""
+
+    pause: float = 3.0
+    breath: float = 0.9
+    paragraph: float = 2.5
+    lead_in: float = 3.0
+    lead_out: float = 4.0
+
+
+@dataclass(frozen=True)
+class Practice:
+    """A practice template with its front matter, before rendering."""
+
+    name: str
+    path: str
+    source: str
+    title: str
+    description: str = ""
+    minutes: float | None = None
+    min_minutes: float | None = None
+    max_minutes: float | None = None
+    variables: tuple[Variable, ...] = ()
+    timing: Timing = field(default_factory=Timing)
+    front_matter_lines: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Script:
+    """A rendered practice: its segments in order, ready to be timed."""
+
+    practice: Practice
+    segments: tuple[Segment, ...]
+    values: dict
+    text: str
+
+    @property
+    def speech(self) -> tuple[Speech, ...]:
+        return tuple(s for s in self.segments if isinstance(s, Speech))
+
+
+@dataclass(frozen=True)
+class Event:
+    """A segment placed on the timeline, in samples."""
+
+    segment: Segment
+    start: int
+    length: int
+
+    @property
+    def end(self) -> int:
+        return self.start + self.length
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Every segment placed in time; `length` is the finished file's length in samples."""
+
+    events: tuple[Event, ...]
+    length: int
+    rate: int
+
+    def seconds(self, samples: int) -> float:
+        return samples / self.rate
+
+    @property
+    def duration(self) -> float:
+        return self.length / self.rate
+
+    @property
+    def chapters(self) -> list[tuple[str, int, int]]:
+        """Return (title, start, end) in samples for every chapter."""
+        marks = [(e.segment.title, e.start) for e in self.events if isinstance(e.segment, Chapter)]
+        out = []
+        for i, (title, start) in enumerate(marks):
+            end = marks[i + 1][1] if i + 1 < len(marks) else self.length
+            out.append((title, start, end))
+        return out
