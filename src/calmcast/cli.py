@@ -94,7 +94,7 @@ def _minutes(minutes: float | None, duration: float | None) -> float | None:
 @click.option("--bell", metavar="NAME|FILE", help="Strike this bell at the start and the end.")
 @click.option("--interval-bell", type=Duration(), metavar="LENGTH",
               help="Strike the bell every LENGTH (a timer), e.g. 5m.")  # fmt: skip
-@click.option("--bed-level", type=float, default=-14.0, show_default=True,
+@click.option("--bed-level", type=click.FloatRange(-60, 0), default=-20.0, show_default=True,
               help="Bed loudness relative to the voice, dB.")  # fmt: skip
 @click.option("--duck", type=click.FloatRange(0, 40), default=9.0, show_default=True,
               help="How far the bed dips under speech, dB.")  # fmt: skip

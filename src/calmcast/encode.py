@@ -159,18 +159,28 @@ class Encoder:
             proc.stdin.close()
             if proc.wait() != 0:
                 raise OutputError(f"{self.path}: encoding failed: {self._stderr()}")
-            self.finish = tmp
         finally:
             self._err.close()
             if exc_type is not None or proc.returncode != 0:
                 tmp.unlink(missing_ok=True)
+
+    def discard(self) -> None:
+        """Delete the finished but unwanted file."""
+        self._tmp.unlink(missing_ok=True)
 
     def commit(self, before_replace=None) -> None:
         """Move the finished file into place (after `before_replace(tmp_path)`, e.g. tagging)."""
         try:
             if before_replace is not None:
                 before_replace(self._tmp)
+            os.chmod(self._tmp, 0o666 & ~_umask())  # mkstemp made it private
             os.replace(self._tmp, self.path)
         except BaseException:
             self._tmp.unlink(missing_ok=True)
             raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -30,7 +30,7 @@ class MixSettings:
 
     rate: int = 44100
     channels: int = 2
-    bed_level: float = -14.0  # bed loudness relative to the voice's, before ducking
+    bed_level: float = -20.0  # bed loudness relative to the voice's, before ducking
     duck: float = 9.0  # how far the bed dips under speech
     attack: float = 0.5  # the dip starts this long before speech ...
     release: float = 1.5  # ... and the bed comes back over this long after it
@@ -185,13 +185,34 @@ class Mixer:
         log.info("loudness %.1f LUFS measured, %+.1f dB to %.1f LUFS", measured, gain_db, target)
         return measured, gain_db
 
-    def final(self) -> Iterator[np.ndarray]:
+    def final(self, meter: LoudnessMeter | None = None) -> Iterator[np.ndarray]:
         """Yield the finished mix in blocks: gain, then the true-peak limiter."""
         margin = LIMITER_MARGIN
         ceiling = db(self.settings.true_peak - LIMITER_HEADROOM)
         for a, b in self.blocks():
             x = self.raw(a - margin, b + margin) * np.float32(self.gain)
-            yield limit(x, ceiling)[margin : margin + (b - a)]
+            block = limit(x, ceiling)[margin : margin + (b - a)]
+            if meter is not None:
+                meter.feed(block)
+            yield block
+
+    def correct(self, measured: float) -> bool:
+        """Adjust the gain after a render measured `measured` LUFS; return True if it must be redone.
+
+        The limiter takes a little loudness from peaky material (a formant voice has a high
+        crest factor); the rare render that misses the target by more than this tolerance is
+        made again with the gain corrected by what was missed.
+        """
+        target = self.settings.loudness
+        if target is None or not math.isfinite(measured) or abs(measured - target) <= LOUDNESS_TOLERANCE:
+            return False
+        self.gain *= db(target - measured)
+        log.info("loudness %.2f LUFS after limiting; again with %+.2f dB", measured, target - measured)
+        return True
+
+
+#: How far (LU) a render may land from the loudness target before it is made again.
+LOUDNESS_TOLERANCE = 0.4
 
 
 # -- true-peak limiting --------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import __version__, sounds
 from .errors import CalmcastError, OutputError
-from .mix import Mixer, MixSettings
+from .mix import LoudnessMeter, Mixer, MixSettings
 from .model import Bell, Event, Pause, Practice, Script, Speech, Timeline
 from .script import load_practice, render_script
 from .timeline import fit, ring_out
@@ -212,13 +212,20 @@ def render(request: Request, output: Output, cache: SpeechCache | None = None) -
     timings["measure"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    with Encoder(output.path, rate, request.mix.channels, output.bitrate) as enc:
-        for block in mixer.final():
-            enc.write(block)
+    for attempt in range(3):
+        meter = LoudnessMeter(rate, request.mix.channels)
+        with Encoder(output.path, rate, request.mix.channels, output.bitrate) as enc:
+            for block in mixer.final(meter):
+                enc.write(block)
+        final = meter.integrated()
+        if attempt == 2 or not mixer.correct(final):
+            break
+        enc.discard()
     timings["mix+encode"] = time.perf_counter() - t
     enc.commit(lambda tmp: _tag(tmp, p, output, request))
     timings["total"] = time.perf_counter() - t0
-    return Result(output.path, p, p.timeline.duration, measured + gain_db, gain_db, timings)
+    gain_db = 20 * math.log10(mixer.gain)
+    return Result(output.path, p, p.timeline.duration, final, gain_db, timings)
 
 
 def _check_output(path: Path) -> None:

@@ -71,9 +71,14 @@ def load_practice(ref: str) -> Practice:
     except (OSError, UnicodeDecodeError) as e:
         raise ScriptError(f"{path}: cannot read the practice: {e}") from e
     name = path.stem if path.suffix in SUFFIXES else path.name
-    shown = ref if path.parent == BUILTIN_DIR else str(path)
+    return practice_from_source(source, name, str(path))
+
+
+def practice_from_source(source: str, name: str = "practice", path: str = "practice.j2") -> Practice:
+    """Return a practice from template text, as if read from `path`."""
+    shown = name if Path(path).parent == BUILTIN_DIR else path
     meta, fm_lines = _front_matter(source, shown)
-    return _practice_from(meta, name=name, path=str(path), shown=shown, source=source,
+    return _practice_from(meta, name=name, path=path, shown=shown, source=source,
                           fm_lines=fm_lines)  # fmt: skip
 
 

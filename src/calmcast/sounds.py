@@ -19,6 +19,8 @@ SOUND_SUFFIXES = (".ogg", ".flac", ".wav", ".mp3", ".opus", ".m4a", ".aac", ".ai
 MAX_BED_SECONDS = 600.0
 #: Seams of a looped bed are crossfaded over this long (shorter for very short files).
 LOOP_CROSSFADE = 3.0
+#: A bell's loudness is measured over its first seconds.
+STRIKE_SECONDS = 1.5
 
 
 def library_dir() -> Path:
@@ -99,7 +101,8 @@ def load(ref: str, kind: str, rate: int) -> Sound:
         raise AudioError(f"{path}: the ambience is {len(audio) / rate:.2f} s long; at least 1 s is needed to loop it")
     if kind == "bell":
         audio = _trim_bell(audio, rate)
-    lufs = loudness(audio, rate)
+    # A bell is as loud as its strike, not its long fading ring.
+    lufs = loudness(audio[: int(STRIKE_SECONDS * rate)] if kind == "bell" else audio, rate)
     if not np.isfinite(lufs):
         raise AudioError(f"{path}: the {kind} is too quiet to measure")
     log.debug("%s %s: %.1f s, %.1f LUFS", kind, path.name, len(audio) / rate, lufs)

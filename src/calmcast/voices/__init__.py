@@ -75,6 +75,12 @@ def backend(prefix: str) -> Backend:
     return _backends[prefix]
 
 
+def register_backend(backend_: Backend) -> None:
+    """Add a backend under its prefix (for backends that live outside calmcast)."""
+    BACKEND_MODULES.setdefault(backend_.prefix, type(backend_).__module__)
+    _backends[backend_.prefix] = backend_
+
+
 def installed_backends() -> list[Backend]:
     """Return the backends that can speak on this machine."""
     found = []

@@ -1,0 +1,121 @@
+"""The espeak voice through pyttsx3: dependable, quiet on stdout, bounded, cached by content."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from calmcast.errors import VoiceError
+from calmcast.render import speak
+from calmcast.voices import list_voices, open_voice
+from calmcast.voices.cache import SpeechCache
+from calmcast.voices.espeak import MAX_CHARS, split_text
+
+
+@pytest.fixture(scope="module")
+def voice():
+    return open_voice("espeak:en-gb")
+
+
+def seconds(samples: np.ndarray, rate: int = 22050) -> float:
+    return len(samples) / rate
+
+
+def test_lists_installed_voices():
+    voices = {v.name: v for v in list_voices()}
+    assert len([v for v in voices.values() if v.name.startswith("espeak:")]) > 50
+    assert voices["espeak:en-us"].language == "en-us"
+    assert not voices["espeak:en-us"].neural
+
+
+@pytest.mark.parametrize("name", ["espeak:en-gb", "espeak:gmw/en", "en-us", "espeak:English (America)"])
+def test_voice_names_people_type(name):
+    assert open_voice(name).language.startswith("en")
+
+
+def test_unknown_voice_is_one_clear_line():
+    with pytest.raises(VoiceError, match=r"unknown voice 'espeak:en-gx' \(did you mean .*en.*\)"):
+        open_voice("espeak:en-gx")
+    with pytest.raises(VoiceError, match="unknown voice backend|unknown voice"):
+        open_voice("nosuchvoice")
+
+
+def spoken(samples: np.ndarray) -> float:
+    """Return the seconds between the first and last sound, without espeak's end pause."""
+    loud = np.flatnonzero(np.abs(samples) > 1e-3)
+    return (loud[-1] - loud[0]) / 22050 if len(loud) else 0.0
+
+
+def test_hundred_utterances_in_a_row_none_lost_or_swapped(voice, capfd):
+    # Alternate short and long texts of distinct lengths: a lost, late or shifted file shows
+    # up as an utterance of the wrong length.
+    texts = [("Rest." if i % 2 else "Breathe in, and out. " * (1 + i % 7)) for i in range(100)]
+    first = [spoken(voice.synthesize(t)) for t in texts]
+    assert capfd.readouterr().out == ""  # pyttsx3's "Audio saved to" never reaches stdout
+    rest = np.median(first[1::2])
+    assert 0.2 < rest < 1.0
+    assert all(abs(d - rest) < 0.05 for d in first[1::2])
+    by_text = {}
+    for t, d in zip(texts, first, strict=True):
+        by_text.setdefault(t, []).append(d)
+    # espeak varies an utterance by a few milliseconds; repeats stay within 3 % of each other
+    # and every longer text is clearly longer.
+    means = {t: np.mean(ds) for t, ds in by_text.items()}
+    assert all(max(ds) - min(ds) < 0.03 * means[t] + 0.01 for t, ds in by_text.items())
+    ordered = sorted((len(t), m) for t, m in means.items())
+    assert all(a[1] < b[1] for a, b in zip(ordered, ordered[1:]))
+    # The same texts again in another order: same lengths, so nothing was shifted.
+    for i in (98, 3, 50, 0, 13):
+        assert abs(spoken(voice.synthesize(texts[i])) - first[i]) < 0.03 * first[i] + 0.01
+
+
+def test_twenty_thousand_character_paragraph(voice, capfd):
+    paragraph = " ".join(f"Let the breath come and go, wave {i}, resting." for i in range(450))
+    assert len(paragraph) > 20_000
+    audio = voice.synthesize(paragraph)
+    words = len(paragraph.split())
+    minutes = seconds(audio) / 60
+    assert 100 < words / minutes < 200  # a steady pace: nothing lost, nothing repeated
+    assert np.abs(audio).max() > 0.1
+    assert capfd.readouterr().out == ""
+
+
+def test_split_text_respects_the_limit_and_loses_nothing():
+    text = "word " * 5000
+    pieces = split_text(text)
+    assert all(len(p) <= MAX_CHARS for p in pieces)
+    assert " ".join(pieces).split() == text.split()
+
+
+def test_rate_changes_the_pace():
+    text = "Feel the weight of your body resting on the ground beneath you."
+    slow = open_voice("espeak:en-gb", rate=100).synthesize(text)
+    fast = open_voice("espeak:en-gb", rate=200).synthesize(text)
+    assert 1.5 < len(slow) / len(fast) < 2.5
+
+
+@pytest.mark.parametrize(("rate", "pitch"), [(10, None), (900, None), (140, 150)])
+def test_out_of_range_settings_are_refused(rate, pitch):
+    with pytest.raises(VoiceError):
+        open_voice("espeak:en-gb", rate=rate, pitch=pitch)
+
+
+def test_speech_is_cached_by_content_and_settings(tmp_path, voice):
+    cache = SpeechCache(tmp_path)
+    texts = ["Breathe in.", "Breathe out."]
+    first = speak(voice, texts, 44100, cache)
+    assert (cache.misses, cache.hits) == (2, 0)
+    again = speak(voice, texts, 44100, cache)
+    assert (cache.misses, cache.hits) == (2, 2)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    speak(open_voice("espeak:en-gb", rate=120), texts, 44100, cache)
+    assert cache.misses == 4  # another rate is other speech
+
+
+def test_damaged_cache_entry_is_spoken_again(tmp_path, voice):
+    cache = SpeechCache(tmp_path)
+    speak(voice, ["Soften."], 44100, cache)
+    entry = next(tmp_path.rglob("*.wav"))
+    entry.write_bytes(b"RIFF0000garbage")
+    again = speak(voice, ["Soften."], 44100, SpeechCache(tmp_path))
+    assert len(again[0]) > 4410
