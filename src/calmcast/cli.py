@@ -191,6 +191,55 @@ def voices():
         raise CalmcastError("no voices installed: install libespeak-ng or calmcast[neural]")
 
 
+@cli.command()
+def practices():
+    """List the built-in practices with their lengths and variables."""
+    from .script import builtin_practices, load_practice
+
+    for name in builtin_practices():
+        p = load_practice(name)
+        lo = f"{p.min_minutes:g}" if p.min_minutes else "?"
+        hi = f"{p.max_minutes:g}" if p.max_minutes else "any"
+        default = f"{p.minutes:g}" if p.minutes else "-"
+        variables = ", ".join(v.name for v in p.variables) or "-"
+        click.echo(f"{name:<24} {default:>4} min  ({lo} to {hi})  {p.title}")
+        click.echo(f"{'':<24} variables: {variables}")
+
+
+@cli.command()
+@click.argument("practice")
+@_length_options
+@click.option("--language", default="en", show_default=True, help="The voice's language.")
+def show(practice, minutes, duration, values, language):
+    """Print PRACTICE's front matter and its script rendered for a length."""
+    from .script import load_practice, render_script
+
+    p = load_practice(practice)
+    minutes = _minutes(minutes, duration) or p.minutes
+    script = render_script(p, minutes, values, language=language)
+    click.echo(f"{p.title}")
+    if p.description:
+        click.echo(click.wrap_text(p.description, 90))
+    lo = f"{p.min_minutes:g}" if p.min_minutes else "?"
+    hi = f"{p.max_minutes:g}" if p.max_minutes else "any"
+    click.echo(f"length: {p.minutes or '-'} min by default, {lo} to {hi}")
+    for v in p.variables:
+        click.echo(f"  --set {v.name}=...  {v.help} (default: {v.default!r})")
+    click.echo(f"\n# rendered for {minutes or 0:g} minutes\n")
+    click.echo(script.text.strip())
+
+
+@cli.command()
+def ambiences():
+    """List the built-in ambiences and bells with their lengths."""
+    from . import sounds
+
+    for kind, found in (("ambience", sounds.ambiences()), ("bell", sounds.bells())):
+        for name, path in found.items():
+            sound = sounds.load(name, kind, 44100)
+            click.echo(f"{kind:<9} {name:<14} {format_clock(sound.seconds):>10}  {path.name}")
+
+
 def main() -> None:
     """Run the CLI: one clean line per error, a traceback only with --debug."""
     debug = "--debug" in sys.argv[1:]

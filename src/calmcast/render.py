@@ -104,6 +104,8 @@ def plan(
     if request.bell or request.interval_bell:
         names.add(bell)
     bells = {name: sounds.load(name, "bell", rate) for name in sorted(names)}
+    if request.ambience:
+        sounds.load(request.ambience, "ambience", rate)  # fail before speaking; kept cached
 
     timing = practice.timing
     segments = [Pause(timing.lead_in, timing.lead_in, kind="lead-in")]
@@ -201,8 +203,8 @@ def render(request: Request, output: Output, cache: SpeechCache | None = None) -
     _check_output(output.path)
     check_cover(output.cover)
     rate = request.mix.rate
-    bed = sounds.load(request.ambience, "ambience", rate) if request.ambience else None
     p = plan(request=request, cache=cache)
+    bed = sounds.load(request.ambience, "ambience", rate) if request.ambience else None
     timings["plan"] = time.perf_counter() - t0
 
     t = time.perf_counter()

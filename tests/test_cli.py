@@ -1,0 +1,122 @@
+"""The command line: help, version, and bad input that gets one clear line and loses nothing."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from conftest import FIXTURES, run_cli, write
+
+SAMPLE = str(FIXTURES / "sample.j2")
+
+
+def test_help_and_version():
+    proc = run_cli("--help")
+    assert proc.returncode == 0
+    for command in ("render", "plan", "voices", "practices", "show", "ambiences"):
+        assert command in proc.stdout
+    assert run_cli("render", "--help").returncode == 0
+    assert run_cli("--version").stdout.startswith("calmcast, version ")
+
+
+def test_voices_lists_espeak():
+    proc = run_cli("voices")
+    assert proc.returncode == 0
+    assert "espeak:en-us" in proc.stdout
+
+
+@pytest.fixture
+def existing(tmp_path):
+    """An earlier output that a failed render must leave as it was."""
+    out = tmp_path / "out" / "session.mp3"
+    out.parent.mkdir()
+    out.write_bytes(b"an earlier render")
+    return out
+
+
+def bad(tmp_path, body: str) -> str:
+    return str(write(tmp_path / "bad.j2", body))
+
+
+CASES = {
+    "syntax": (lambda t: [bad(t, "Hello.\n{% if %}")], r"bad\.j2:2: "),
+    "undefined": (lambda t: [bad(t, "Hello {{ colour }}.")], r"bad\.j2:1: 'colour' is undefined"),
+    "bad duration": (lambda t: [bad(t, "Rest.\n[pause 10x]")], r"bad\.j2:2:1: \[pause 10x\]: '10x' is not a duration"),
+    "unknown marker": (lambda t: [bad(t, "Rest. [paws 3s]")], r"bad\.j2:1:7: unknown marker \[paws 3s\]"),
+    "backwards range": (lambda t: [bad(t, "Rest. [pause 2m..30s]")], r"bad\.j2:1:7: .*shortest \(2m\) is longer than the longest \(30s\)"),
+    "unknown --set": (lambda t: [SAMPLE, "--set", "nmae=Ana"], r"--set nmae: .*sample\.j2 has no variable 'nmae' \(it has: colour, name\)"),
+    "unreachable": (lambda t: [SAMPLE, "--minutes", "1"], r"sample: 1m is out of reach: with this voice it can last from \d+m\d*s? to any length"),
+    "unreachable max": (lambda t: [bad(t, "Rest. [pause 1s..2s]"), "--minutes", "10"], r"bad: 10m is out of reach: .* to \d+s"),
+    "unknown voice": (lambda t: [SAMPLE, "--voice", "espeak:xx-nowhere"], r"unknown voice 'espeak:xx-nowhere'"),
+    "unknown practice": (lambda t: ["soften-sooth-allow"], r"soften-sooth-allow: no built-in practice of that name"),
+    "missing ambience": (lambda t: [SAMPLE, "--ambience", str(t / "nope.ogg")], r"nope\.ogg: no such ambience file"),
+    "empty ambience": (lambda t: [SAMPLE, "--ambience", str(write(t / "empty.wav", ""))], r"empty\.wav: the file is empty"),
+    "corrupt ambience": (lambda t: [SAMPLE, "--ambience", str(write(t / "junk.ogg", "not audio at all" * 100))], r"junk\.ogg: ffmpeg failed: "),
+    "unknown ambience": (lambda t: [SAMPLE, "--ambience", "thunder"], r"thunder: no built-in ambience of that name"),
+    "unknown bell": (lambda t: [SAMPLE, "--bell", "cowbell"], r"cowbell: no built-in bell of that name"),
+    "bad cover": (lambda t: [SAMPLE, "--cover", str(write(t / "cover.jpg", "text"))], r"cover\.jpg: the cover must be a JPEG or PNG image"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_is_one_line_and_loses_nothing(case, tmp_path, existing):
+    args, message = CASES[case]
+    proc = run_cli("render", *args(tmp_path), "-o", str(existing), "--voice", "espeak:en-gb")
+    if case == "unknown voice":
+        proc = run_cli("render", *args(tmp_path), "-o", str(existing))
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("calmcast: ")
+    import re
+
+    assert re.search(message, lines[0]), lines[0]
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert existing.read_bytes() == b"an earlier render"
+    assert sorted(os.listdir(existing.parent)) == ["session.mp3"]
+
+
+def test_unwritable_output_folder(tmp_path):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("running as a user who can write anywhere")
+        proc = run_cli("render", SAMPLE, "-o", str(folder / "x.mp3"))
+        assert proc.returncode != 0
+        assert "is not writable" in proc.stderr
+    finally:
+        folder.chmod(0o700)
+
+
+def test_missing_output_folder(tmp_path):
+    proc = run_cli("render", SAMPLE, "-o", str(tmp_path / "no" / "such" / "x.mp3"))
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines() == [f"calmcast: {tmp_path / 'no' / 'such' / 'x.mp3'}: the folder {tmp_path / 'no' / 'such'} does not exist"]
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    proc = run_cli("--debug", "render", bad(tmp_path, "{{ nope }}"))
+    assert proc.returncode != 0
+    assert "Traceback" in proc.stderr and "'nope' is undefined" in proc.stderr
+
+
+def test_interrupted_render_leaves_nothing(tmp_path, existing):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "calmcast", "render", SAMPLE, "--minutes", "30",
+                             "--voice", "espeak:en-gb", "-o", str(existing)],
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    # Wait until the encoder has started writing its temporary file, then interrupt.
+    deadline = time.time() + 60
+    while time.time() < deadline and len(os.listdir(existing.parent)) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    assert existing.read_bytes() == b"an earlier render"
+    assert sorted(os.listdir(existing.parent)) == ["session.mp3"]

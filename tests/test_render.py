@@ -1,0 +1,160 @@
+"""End to end: a real voice, a real bed, ffmpeg, and the file read back by other tools."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pytest
+from conftest import FIXTURES, run_cli
+from mutagen.id3 import ID3
+from mutagen.mp3 import MP3
+
+from calmcast.encode import ffmpeg_exe
+from calmcast.render import Output, Request, plan, render
+
+SAMPLE = str(FIXTURES / "sample.j2")
+
+
+def decoded_seconds(path) -> float:
+    """Return the length ffmpeg decodes (it honours the gapless LAME header)."""
+    raw = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "s16le", "-ac", "1", "-"],
+                         capture_output=True, check=True).stdout  # fmt: skip
+    rate = MP3(str(path)).info.sample_rate
+    return len(raw) / 2 / rate
+
+
+def ebur128(path) -> tuple[float, float]:
+    """Return (integrated LUFS, true peak dBTP) by ffmpeg's own EBU R128 meter."""
+    err = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostats", "-i", str(path), "-af",
+                          "ebur128=peak=true:framelog=quiet", "-f", "null", "-"],
+                         capture_output=True, text=True).stderr  # fmt: skip
+    summary = err[err.rindex("Summary:") :]
+    lufs = float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1))
+    peak = float(re.search(r"Peak:\s+(-?[\d.]+) dBFS", summary).group(1))
+    return lufs, peak
+
+
+@pytest.fixture(scope="module")
+def fifteen(tmp_path_factory):
+    out = tmp_path_factory.mktemp("render") / "fifteen.mp3"
+    request = Request(SAMPLE, minutes=15, voice="espeak:en-gb", values={"name": "Ana"},
+                      ambience="rain", bell="bowl")  # fmt: skip
+    result = render(request, Output(out, track="2/8", album="Tests"))
+    return result, out
+
+
+def test_fifteen_minutes_is_fifteen_minutes(fifteen):
+    result, out = fifteen
+    assert abs(decoded_seconds(out) - 900) <= 0.05
+    assert abs(MP3(str(out)).info.length - 900) < 0.1  # mutagen counts the encoder's padding
+    assert int(str(ID3(str(out))["TLEN"])) == 900_000
+
+
+def test_every_tag_is_written(fifteen):
+    result, out = fifteen
+    tags = ID3(str(out))
+    assert tags.version == (2, 3, 0)
+    assert str(tags["TIT2"]) == "A Sample Sitting"
+    assert str(tags["TPE1"]) == "Test Guide"
+    assert str(tags["TALB"]) == "Tests"
+    assert str(tags["TCON"]) == "Meditation"
+    assert str(tags["TRCK"]) == "2/8"
+    lyrics = tags.getall("USLT")[0].text
+    assert lyrics.startswith("Welcome, Ana. Find a comfortable way to sit.")
+    assert "golden light" in lyrics and "[" not in lyrics
+    made = {f.desc: str(f) for f in tags.getall("TXXX")}
+    assert made["calmcast:practice"] == "sample"
+    assert made["calmcast:minutes"] == "15.000"
+    assert made["calmcast:voice"].startswith("espeak:")
+    assert made["calmcast:ambience"] == "rain"
+    assert made["calmcast:version"]
+
+
+def test_chapters_read_back_match_the_plan(fifteen):
+    result, out = fifteen
+    tags = ID3(str(out))
+    (toc,) = tags.getall("CTOC")
+    assert toc.flags & 0x03 == 0x03  # top level, ordered
+    chaps = {c.element_id: c for c in tags.getall("CHAP")}
+    got = [(str(chaps[i].sub_frames["TIT2"]), chaps[i].start_time, chaps[i].end_time) for i in toc.child_element_ids]
+    rate = result.plan.timeline.rate
+    want = [(t, round(a * 1000 / rate), round(b * 1000 / rate)) for t, a, b in result.plan.timeline.chapters]
+    assert got == want
+    assert [g[0] for g in got] == ["Arriving", "The breath", "Returning"]
+    assert got[-1][2] == 900_000
+
+
+def test_loudness_and_peak_read_back(fifteen):
+    lufs, peak = ebur128(fifteen[1])
+    assert -17 <= lufs <= -15
+    assert peak <= -1.0
+
+
+def test_plan_json_matches_the_timeline():
+    proc = run_cli("plan", SAMPLE, "--minutes", "12.5", "--json", "--voice", "espeak:en-gb")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert {r["kind"] for r in rows} >= {"speech", "pause", "chapter", "bell", "lead-in", "lead-out"}
+    assert abs(sum(r["length"] for r in rows) - 750) < 0.01
+    for a, b in zip(rows, rows[1:]):
+        assert abs(a["start"] + a["length"] - b["start"]) < 0.002
+
+
+def test_longer_script_adapts_with_jinja():
+    short = plan(SAMPLE, minutes=5, voice="espeak:en-gb")
+    long = plan(SAMPLE, minutes=20, voice="espeak:en-gb")
+    assert "Each time the mind wanders" not in short.script.text
+    assert "Each time the mind wanders" in long.script.text
+
+
+def test_rerender_at_another_length_speaks_nothing_new(tmp_path):
+    from calmcast.voices.cache import SpeechCache
+
+    cache = SpeechCache(tmp_path)
+    plan(SAMPLE, minutes=6, voice="espeak:en-gb", cache=cache)
+    first = cache.misses
+    again = SpeechCache(tmp_path)
+    plan(SAMPLE, minutes=7.5, voice="espeak:en-gb", cache=again)
+    assert first > 5 and again.misses == 0 and again.hits == first
+
+
+def test_voice_only_mono_render(tmp_path):
+    out = tmp_path / "voice.mp3"
+    proc = run_cli("render", SAMPLE, "--minutes", "2.5", "--ambience", "none", "--channels", "1",
+                   "--loudness", "-19", "--bitrate", "96k", "--id3", "4", "-o", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    info = MP3(str(out)).info
+    assert (info.channels, info.bitrate) == (1, 96000)
+    assert ID3(str(out)).version == (2, 4, 0)
+    assert abs(decoded_seconds(out) - 150) <= 0.05
+    lufs, peak = ebur128(out)
+    assert -20 <= lufs <= -18 and peak <= -1.0
+    assert proc.stdout.startswith(f"{out}: 2:30.000")
+
+
+def test_the_fake_voice_times_exactly():
+    p = plan(SAMPLE, minutes=3, voice="fake:steady")
+    speech = [e for e in p.timeline.events if type(e.segment).__name__ == "Speech"]
+    # 50 ms a character, at 44.1 kHz after resampling from 22.05 kHz.
+    assert all(e.length == len(e.segment.text) * 2205 for e in speech)
+    assert p.timeline.length == 3 * 60 * 44100
+
+
+def test_memory_stays_flat_for_long_sessions(tmp_path):
+    """Mixing streams blocks: a 32-minute session needs hardly more memory than an 8-minute one."""
+    script = (
+        "import resource, sys\n"
+        f"sys.path.insert(0, {str(FIXTURES.parent)!r}); import conftest\n"
+        "from calmcast.render import Request, Output, render\n"
+        f"render(Request({SAMPLE!r}, minutes=float(sys.argv[1]), voice='fake:steady', ambience='rain'),"
+        " Output(__import__('pathlib').Path(sys.argv[2])))\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    peaks = []
+    for minutes in ("8", "32"):
+        proc = subprocess.run([__import__("sys").executable, "-c", script, minutes, str(tmp_path / f"{minutes}.mp3")],
+                              capture_output=True, text=True, check=True)  # fmt: skip
+        peaks.append(int(proc.stdout.split()[-1]))
+    assert peaks[1] < peaks[0] * 1.25, peaks
