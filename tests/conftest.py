@@ -60,7 +60,9 @@ def cache(tmp_path) -> SpeechCache:
     return SpeechCache(tmp_path / "cache")
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """Run calmcast as a user would, in a fresh process."""
     return subprocess.run(
         [sys.executable, "-m", "calmcast", *args],

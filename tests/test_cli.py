@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+
 from conftest import FIXTURES, run_cli, write
 
 SAMPLE = str(FIXTURES / "sample.j2")
@@ -41,20 +42,62 @@ def bad(tmp_path, body: str) -> str:
 CASES = {
     "syntax": (lambda t: [bad(t, "Hello.\n{% if %}")], r"bad\.j2:2: "),
     "undefined": (lambda t: [bad(t, "Hello {{ colour }}.")], r"bad\.j2:1: 'colour' is undefined"),
-    "bad duration": (lambda t: [bad(t, "Rest.\n[pause 10x]")], r"bad\.j2:2:1: \[pause 10x\]: '10x' is not a duration"),
-    "unknown marker": (lambda t: [bad(t, "Rest. [paws 3s]")], r"bad\.j2:1:7: unknown marker \[paws 3s\]"),
-    "backwards range": (lambda t: [bad(t, "Rest. [pause 2m..30s]")], r"bad\.j2:1:7: .*shortest \(2m\) is longer than the longest \(30s\)"),
-    "unknown --set": (lambda t: [SAMPLE, "--set", "nmae=Ana"], r"--set nmae: .*sample\.j2 has no variable 'nmae' \(it has: colour, name\)"),
-    "unreachable": (lambda t: [SAMPLE, "--minutes", "1"], r"sample: 1m is out of reach: with this voice it can last from \d+m\d*s? to any length"),
-    "unreachable max": (lambda t: [bad(t, "Rest. [pause 1s..2s]"), "--minutes", "10"], r"bad: 10m is out of reach: .* to \d+s"),
-    "unknown voice": (lambda t: [SAMPLE, "--voice", "espeak:xx-nowhere"], r"unknown voice 'espeak:xx-nowhere'"),
-    "unknown practice": (lambda t: ["soften-sooth-allow"], r"soften-sooth-allow: no built-in practice of that name"),
-    "missing ambience": (lambda t: [SAMPLE, "--ambience", str(t / "nope.ogg")], r"nope\.ogg: no such ambience file"),
-    "empty ambience": (lambda t: [SAMPLE, "--ambience", str(write(t / "empty.wav", ""))], r"empty\.wav: the file is empty"),
-    "corrupt ambience": (lambda t: [SAMPLE, "--ambience", str(write(t / "junk.ogg", "not audio at all" * 100))], r"junk\.ogg: ffmpeg failed: "),
-    "unknown ambience": (lambda t: [SAMPLE, "--ambience", "thunder"], r"thunder: no built-in ambience of that name"),
-    "unknown bell": (lambda t: [SAMPLE, "--bell", "cowbell"], r"cowbell: no built-in bell of that name"),
-    "bad cover": (lambda t: [SAMPLE, "--cover", str(write(t / "cover.jpg", "text"))], r"cover\.jpg: the cover must be a JPEG or PNG image"),
+    "bad duration": (
+        lambda t: [bad(t, "Rest.\n[pause 10x]")],
+        r"bad\.j2:2:1: \[pause 10x\]: '10x' is not a duration",
+    ),
+    "unknown marker": (
+        lambda t: [bad(t, "Rest. [paws 3s]")],
+        r"bad\.j2:1:7: unknown marker \[paws 3s\]",
+    ),
+    "backwards range": (
+        lambda t: [bad(t, "Rest. [pause 2m..30s]")],
+        r"bad\.j2:1:7: .*shortest \(2m\) is longer than the longest \(30s\)",
+    ),
+    "unknown --set": (
+        lambda t: [SAMPLE, "--set", "nmae=Ana"],
+        r"--set nmae: .*sample\.j2 has no variable 'nmae' \(it has: colour, name\)",
+    ),
+    "unreachable": (
+        lambda t: [SAMPLE, "--minutes", "1"],
+        r"sample: 1m is out of reach: with this voice it can last from \d+m\d*s? to any length",
+    ),
+    "unreachable max": (
+        lambda t: [bad(t, "Rest. [pause 1s..2s]"), "--minutes", "10"],
+        r"bad: 10m is out of reach: .* to \d+s",
+    ),
+    "unknown voice": (
+        lambda t: [SAMPLE, "--voice", "espeak:xx-nowhere"],
+        r"unknown voice 'espeak:xx-nowhere'",
+    ),
+    "unknown practice": (
+        lambda t: ["soften-sooth-allow"],
+        r"soften-sooth-allow: no built-in practice of that name",
+    ),
+    "missing ambience": (
+        lambda t: [SAMPLE, "--ambience", str(t / "nope.ogg")],
+        r"nope\.ogg: no such ambience file",
+    ),
+    "empty ambience": (
+        lambda t: [SAMPLE, "--ambience", str(write(t / "empty.wav", ""))],
+        r"empty\.wav: the file is empty",
+    ),
+    "corrupt ambience": (
+        lambda t: [SAMPLE, "--ambience", str(write(t / "junk.ogg", "not audio at all" * 100))],
+        r"junk\.ogg: ffmpeg failed: ",
+    ),
+    "unknown ambience": (
+        lambda t: [SAMPLE, "--ambience", "thunder"],
+        r"thunder: no built-in ambience of that name",
+    ),
+    "unknown bell": (
+        lambda t: [SAMPLE, "--bell", "cowbell"],
+        r"cowbell: no built-in bell of that name",
+    ),
+    "bad cover": (
+        lambda t: [SAMPLE, "--cover", str(write(t / "cover.jpg", "text"))],
+        r"cover\.jpg: the cover must be a JPEG or PNG image",
+    ),
 }
 
 
@@ -93,7 +136,9 @@ def test_unwritable_output_folder(tmp_path):
 def test_missing_output_folder(tmp_path):
     proc = run_cli("render", SAMPLE, "-o", str(tmp_path / "no" / "such" / "x.mp3"))
     assert proc.returncode != 0
-    assert proc.stderr.strip().splitlines() == [f"calmcast: {tmp_path / 'no' / 'such' / 'x.mp3'}: the folder {tmp_path / 'no' / 'such'} does not exist"]
+    assert proc.stderr.strip().splitlines() == [
+        f"calmcast: {tmp_path / 'no' / 'such' / 'x.mp3'}: the folder {tmp_path / 'no' / 'such'} does not exist"
+    ]
 
 
 def test_debug_shows_the_traceback(tmp_path):
@@ -108,9 +153,23 @@ def test_interrupted_render_leaves_nothing(tmp_path, existing):
     import sys
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "calmcast", "render", SAMPLE, "--minutes", "30",
-                             "--voice", "espeak:en-gb", "-o", str(existing)],
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "calmcast",
+            "render",
+            SAMPLE,
+            "--minutes",
+            "30",
+            "--voice",
+            "espeak:en-gb",
+            "-o",
+            str(existing),
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     # Wait until the encoder has started writing its temporary file, then interrupt.
     deadline = time.time() + 60
     while time.time() < deadline and len(os.listdir(existing.parent)) < 2:

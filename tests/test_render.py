@@ -2,34 +2,51 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
 
 import pytest
-from conftest import FIXTURES, run_cli
 from mutagen.id3 import ID3
 from mutagen.mp3 import MP3
 
 from calmcast.encode import ffmpeg_exe
 from calmcast.render import Output, Request, plan, render
+from conftest import FIXTURES, run_cli
 
 SAMPLE = str(FIXTURES / "sample.j2")
 
 
 def decoded_seconds(path) -> float:
     """Return the length ffmpeg decodes (it honours the gapless LAME header)."""
-    raw = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "s16le", "-ac", "1", "-"],
-                         capture_output=True, check=True).stdout  # fmt: skip
+    raw = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "s16le", "-ac", "1", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
     rate = MP3(str(path)).info.sample_rate
     return len(raw) / 2 / rate
 
 
 def ebur128(path) -> tuple[float, float]:
     """Return (integrated LUFS, true peak dBTP) by ffmpeg's own EBU R128 meter."""
-    err = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostats", "-i", str(path), "-af",
-                          "ebur128=peak=true:framelog=quiet", "-f", "null", "-"],
-                         capture_output=True, text=True).stderr  # fmt: skip
+    err = subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-hide_banner",
+            "-nostats",
+            "-i",
+            str(path),
+            "-af",
+            "ebur128=peak=true:framelog=quiet",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+    ).stderr
     summary = err[err.rindex("Summary:") :]
     lufs = float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1))
     peak = float(re.search(r"Peak:\s+(-?[\d.]+) dBFS", summary).group(1))
@@ -39,21 +56,27 @@ def ebur128(path) -> tuple[float, float]:
 @pytest.fixture(scope="module")
 def fifteen(tmp_path_factory):
     out = tmp_path_factory.mktemp("render") / "fifteen.mp3"
-    request = Request(SAMPLE, minutes=15, voice="espeak:en-gb", values={"name": "Ana"},
-                      ambience="rain", bell="bowl")  # fmt: skip
+    request = Request(
+        SAMPLE,
+        minutes=15,
+        voice="espeak:en-gb",
+        values={"name": "Ana"},
+        ambience="rain",
+        bell="bowl",
+    )
     result = render(request, Output(out, track="2/8", album="Tests"))
     return result, out
 
 
 def test_fifteen_minutes_is_fifteen_minutes(fifteen):
-    result, out = fifteen
+    _result, out = fifteen
     assert abs(decoded_seconds(out) - 900) <= 0.05
     assert abs(MP3(str(out)).info.length - 900) < 0.1  # mutagen counts the encoder's padding
     assert int(str(ID3(str(out))["TLEN"])) == 900_000
 
 
 def test_every_tag_is_written(fifteen):
-    result, out = fifteen
+    _result, out = fifteen
     tags = ID3(str(out))
     assert tags.version == (2, 3, 0)
     assert str(tags["TIT2"]) == "A Sample Sitting"
@@ -78,9 +101,15 @@ def test_chapters_read_back_match_the_plan(fifteen):
     (toc,) = tags.getall("CTOC")
     assert toc.flags & 0x03 == 0x03  # top level, ordered
     chaps = {c.element_id: c for c in tags.getall("CHAP")}
-    got = [(str(chaps[i].sub_frames["TIT2"]), chaps[i].start_time, chaps[i].end_time) for i in toc.child_element_ids]
+    got = [
+        (str(chaps[i].sub_frames["TIT2"]), chaps[i].start_time, chaps[i].end_time)
+        for i in toc.child_element_ids
+    ]
     rate = result.plan.timeline.rate
-    want = [(t, round(a * 1000 / rate), round(b * 1000 / rate)) for t, a, b in result.plan.timeline.chapters]
+    want = [
+        (t, round(a * 1000 / rate), round(b * 1000 / rate))
+        for t, a, b in result.plan.timeline.chapters
+    ]
     assert got == want
     assert [g[0] for g in got] == ["Arriving", "The breath", "Returning"]
     assert got[-1][2] == 900_000
@@ -96,9 +125,16 @@ def test_plan_json_matches_the_timeline():
     proc = run_cli("plan", SAMPLE, "--minutes", "12.5", "--json", "--voice", "espeak:en-gb")
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)
-    assert {r["kind"] for r in rows} >= {"speech", "pause", "chapter", "bell", "lead-in", "lead-out"}
+    assert {r["kind"] for r in rows} >= {
+        "speech",
+        "pause",
+        "chapter",
+        "bell",
+        "lead-in",
+        "lead-out",
+    }
     assert abs(sum(r["length"] for r in rows) - 750) < 0.01
-    for a, b in zip(rows, rows[1:]):
+    for a, b in itertools.pairwise(rows):
         assert abs(a["start"] + a["length"] - b["start"]) < 0.002
 
 
@@ -122,8 +158,24 @@ def test_rerender_at_another_length_speaks_nothing_new(tmp_path):
 
 def test_voice_only_mono_render(tmp_path):
     out = tmp_path / "voice.mp3"
-    proc = run_cli("render", SAMPLE, "--minutes", "2.5", "--ambience", "none", "--channels", "1",
-                   "--loudness", "-19", "--bitrate", "96k", "--id3", "4", "-o", str(out))  # fmt: skip
+    proc = run_cli(
+        "render",
+        SAMPLE,
+        "--minutes",
+        "2.5",
+        "--ambience",
+        "none",
+        "--channels",
+        "1",
+        "--loudness",
+        "-19",
+        "--bitrate",
+        "96k",
+        "--id3",
+        "4",
+        "-o",
+        str(out),
+    )
     assert proc.returncode == 0, proc.stderr
     info = MP3(str(out)).info
     assert (info.channels, info.bitrate) == (1, 96000)
@@ -154,7 +206,11 @@ def test_memory_stays_flat_for_long_sessions(tmp_path):
     )
     peaks = []
     for minutes in ("8", "32"):
-        proc = subprocess.run([__import__("sys").executable, "-c", script, minutes, str(tmp_path / f"{minutes}.mp3")],
-                              capture_output=True, text=True, check=True)  # fmt: skip
+        proc = subprocess.run(
+            [__import__("sys").executable, "-c", script, minutes, str(tmp_path / f"{minutes}.mp3")],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         peaks.append(int(proc.stdout.split()[-1]))
     assert peaks[1] < peaks[0] * 1.25, peaks

@@ -37,13 +37,23 @@ def kinds(segments):
     ],
 )
 def test_pause_markers(marker, lo, hi, weight):
-    (pause,) = [s for s in parse(f"Breathe. {marker} Rest.") if isinstance(s, Pause) and s.kind == "pause"]
+    (pause,) = [
+        s for s in parse(f"Breathe. {marker} Rest.") if isinstance(s, Pause) and s.kind == "pause"
+    ]
     assert (pause.minimum, pause.maximum, pause.weight) == (lo, hi, weight)
 
 
 def test_sentences_get_breaths_and_paragraphs_get_longer_pauses():
     segs = parse("One. Two!\n\nThree?\n   \nFour")
-    assert kinds(segs) == ["Speech", "breath", "Speech", "paragraph", "Speech", "paragraph", "Speech"]
+    assert kinds(segs) == [
+        "Speech",
+        "breath",
+        "Speech",
+        "paragraph",
+        "Speech",
+        "paragraph",
+        "Speech",
+    ]
     assert [s.text for s in segs if isinstance(s, Speech)] == ["One.", "Two!", "Three?", "Four"]
 
 
@@ -70,7 +80,9 @@ def test_timing_and_variables_from_front_matter():
 
 
 def test_template_sees_minutes_and_language():
-    practice = practice_from_source("{% if minutes > 10 %}Long.{% else %}Short.{% endif %} {{ language }}.")
+    practice = practice_from_source(
+        "{% if minutes > 10 %}Long.{% else %}Short.{% endif %} {{ language }}."
+    )
     assert render_script(practice, 12).segments[0].text == "Long."
     assert render_script(practice, 5, language="fr").segments[-1].text == "fr."
 
@@ -98,7 +110,10 @@ BAD = [
     ("Hello {% if %}", r"^/lessons/test.j2:1: "),
     ("Line one.\nHello {{ colour }}.", r"^/lessons/test.j2:2: 'colour' is undefined"),
     ("Rest.\n  [pause 10x]", r"^/lessons/test.j2:2:3: \[pause 10x\]: '10x' is not a duration"),
-    ("Rest. [paws 3s]", r"^/lessons/test.j2:1:7: unknown marker \[paws 3s\] \(did you mean \[pause\]\?\)"),
+    (
+        "Rest. [paws 3s]",
+        r"^/lessons/test.j2:1:7: unknown marker \[paws 3s\] \(did you mean \[pause\]\?\)",
+    ),
     ("[pause 2m..30s]", r"the shortest \(2m\) is longer than the longest \(30s\)"),
     ("[pause 10s weight=2]", r"weight applies only to a range"),
     ("[pause 10s..1m weight=0]", r"weight must be a positive number"),
@@ -106,11 +121,20 @@ BAD = [
     ("Rest [ here.", r"unmatched '\['"),
     ("Rest ] here.", r"unmatched '\]'"),
     ("+++\ntitle = \n+++\nHi.", r"^/lessons/test.j2:2:\d+: front matter: "),
-    ("+++\ntitle = 'x'\n", r"^/lessons/test.j2:1: the front matter opened with \+\+\+ is never closed"),
+    (
+        "+++\ntitle = 'x'\n",
+        r"^/lessons/test.j2:1: the front matter opened with \+\+\+ is never closed",
+    ),
     ("+++\ncolour = 'x'\n+++\nHi.", r"front matter: unknown key 'colour'"),
     ("+++\nminutes = 'ten'\n+++\nHi.", r"minutes: expected a positive number"),
-    ("+++\nmin_minutes = 20\nmax_minutes = 5\n+++\n", r"min_minutes \(20\) is more than max_minutes \(5\)"),
-    ("{{ ''.__class__.__mro__[1].__subclasses__() }}", r"^/lessons/test.j2:1: .*(unsafe|not allowed|undefined)"),
+    (
+        "+++\nmin_minutes = 20\nmax_minutes = 5\n+++\n",
+        r"min_minutes \(20\) is more than max_minutes \(5\)",
+    ),
+    (
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        r"^/lessons/test.j2:1: .*(unsafe|not allowed|undefined)",
+    ),
     ("{% include '/etc/passwd' %}", r"included template '/etc/passwd' not found"),
     ("{% include '../../etc/passwd' %}", r"not found"),
     ("{{ 1 / 0 }}", r"^/lessons/test.j2:1: division by zero"),
@@ -126,13 +150,26 @@ def test_bad_scripts_give_one_line_naming_the_place(body, message):
 
 def test_unknown_set_name_lists_the_variables():
     practice = practice_from_source('+++\n[variables.colour]\ndefault = "gold"\n+++\n{{ colour }}.')
-    with pytest.raises(ScriptError, match=r"--set name: .* has no variable 'name' \(it has: colour\)"):
+    with pytest.raises(
+        ScriptError, match=r"--set name: .* has no variable 'name' \(it has: colour\)"
+    ):
         render_script(practice, values={"name": "x"})
 
 
 def test_numeric_variable_is_checked():
-    practice = practice_from_source("+++\n[variables.rounds]\ndefault = 3\n+++\n{% for i in range(rounds) %}Breathe. {% endfor %}")
-    assert len([s for s in render_script(practice, values={"rounds": "2"}).segments if isinstance(s, Speech)]) == 2
+    practice = practice_from_source(
+        "+++\n[variables.rounds]\ndefault = 3\n+++\n{% for i in range(rounds) %}Breathe. {% endfor %}"
+    )
+    assert (
+        len(
+            [
+                s
+                for s in render_script(practice, values={"rounds": "2"}).segments
+                if isinstance(s, Speech)
+            ]
+        )
+        == 2
+    )
     with pytest.raises(ScriptError, match="--set rounds=many: expected a number"):
         render_script(practice, values={"rounds": "many"})
 
@@ -181,4 +218,6 @@ def test_parser_keeps_every_item_in_order(items):
     for i, seg in enumerate(all_segs):
         if isinstance(seg, Pause) and seg.kind in ("breath", "paragraph"):
             assert any(isinstance(s, Speech) for s in all_segs[:i])
-            assert isinstance(next(s for s in all_segs[i + 1 :] if not isinstance(s, (Bell, Chapter))), Speech)
+            assert isinstance(
+                next(s for s in all_segs[i + 1 :] if not isinstance(s, (Bell, Chapter))), Speech
+            )

@@ -19,9 +19,21 @@ def seg_strategy():
     lo = st.floats(min_value=0, max_value=300, allow_nan=False).map(lambda x: round(x, 3))
     return st.one_of(
         st.integers(min_value=0, max_value=20_000).map(lambda n: ("speech", n)),
-        st.tuples(lo, st.one_of(st.none(), st.floats(min_value=0, max_value=600).map(lambda x: round(x, 3)), st.just(math.inf)),
-                  st.sampled_from([0.5, 1, 1, 2, 3])).map(
-            lambda t: ("pause", Pause(t[0], t[0] if t[1] is None else max(t[0], t[1]), t[2] if t[1] is not None else 1))
+        st.tuples(
+            lo,
+            st.one_of(
+                st.none(),
+                st.floats(min_value=0, max_value=600).map(lambda x: round(x, 3)),
+                st.just(math.inf),
+            ),
+            st.sampled_from([0.5, 1, 1, 2, 3]),
+        ).map(
+            lambda t: (
+                "pause",
+                Pause(
+                    t[0], t[0] if t[1] is None else max(t[0], t[1]), t[2] if t[1] is not None else 1
+                ),
+            )
         ),
         st.just(("bell", Bell("bowl"))),
         st.just(("chapter", Chapter("x"))),
@@ -64,7 +76,11 @@ def test_fit_is_exact_and_keeps_every_pause_in_range(items, where):
 
 @settings(max_examples=300, deadline=None)
 @given(
-    st.lists(st.tuples(st.integers(0, 100), st.integers(0, 500), st.sampled_from([1.0, 2.0, 3.0])), min_size=1, max_size=12),
+    st.lists(
+        st.tuples(st.integers(0, 100), st.integers(0, 500), st.sampled_from([1.0, 2.0, 3.0])),
+        min_size=1,
+        max_size=12,
+    ),
     st.integers(0, 10_000),
 )
 def test_share_is_weighted_water_filling(ranges, spare):
@@ -110,8 +126,10 @@ def test_no_length_asked_gives_the_shortest():
 
 @pytest.mark.parametrize(
     ("target", "message"),
-    [(1_000, r"1s is out of reach: with this voice it can last from 3s to 11s"),
-     (60_000, r"1m is out of reach: with this voice it can last from 3s to 11s")],
+    [
+        (1_000, r"1s is out of reach: with this voice it can last from 3s to 11s"),
+        (60_000, r"1m is out of reach: with this voice it can last from 3s to 11s"),
+    ],
 )
 def test_unreachable_length_says_the_range(target, message):
     segments, speech = build([("speech", 500), ("pause", Pause(2, 10)), ("speech", 500)])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -28,7 +30,9 @@ def test_lists_installed_voices():
     assert not voices["espeak:en-us"].neural
 
 
-@pytest.mark.parametrize("name", ["espeak:en-gb", "espeak:gmw/en", "en-us", "espeak:English (America)"])
+@pytest.mark.parametrize(
+    "name", ["espeak:en-gb", "espeak:gmw/en", "en-us", "espeak:English (America)"]
+)
 def test_voice_names_people_type(name):
     assert open_voice(name).language.startswith("en")
 
@@ -36,7 +40,7 @@ def test_voice_names_people_type(name):
 def test_unknown_voice_is_one_clear_line():
     with pytest.raises(VoiceError, match=r"unknown voice 'espeak:en-gx' \(did you mean .*en.*\)"):
         open_voice("espeak:en-gx")
-    with pytest.raises(VoiceError, match="unknown voice backend|unknown voice"):
+    with pytest.raises(VoiceError, match=r"unknown voice"):
         open_voice("nosuchvoice")
 
 
@@ -63,7 +67,7 @@ def test_hundred_utterances_in_a_row_none_lost_or_swapped(voice, capfd):
     means = {t: np.mean(ds) for t, ds in by_text.items()}
     assert all(max(ds) - min(ds) < 0.03 * means[t] + 0.01 for t, ds in by_text.items())
     ordered = sorted((len(t), m) for t, m in means.items())
-    assert all(a[1] < b[1] for a, b in zip(ordered, ordered[1:]))
+    assert all(a[1] < b[1] for a, b in itertools.pairwise(ordered))
     # The same texts again in another order: same lengths, so nothing was shifted.
     for i in (98, 3, 50, 0, 13):
         assert abs(spoken(voice.synthesize(texts[i])) - first[i]) < 0.03 * first[i] + 0.01

@@ -51,7 +51,9 @@ def _set_values(ctx, param, values: tuple[str, ...]) -> dict[str, str]:
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
     """Turn meditation practice scripts into finished, tagged audio, offline."""
-    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    level = (
+        logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    )
     if debug:
         level = logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
@@ -59,21 +61,39 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
 
 
 def _voice_options(f):
-    f = click.option("--pitch", type=click.FloatRange(0, 100), help="Voice pitch, 0 to 100 (espeak).")(f)
-    f = click.option("--rate", type=click.FloatRange(40, 500),
-                     help="Words a minute. Default: a meditation pace (140).")(f)  # fmt: skip
-    f = click.option("--voice", metavar="NAME",
-                     help="espeak:en-gb, piper:joe, or a Piper .onnx path. See `calmcast voices`.")(f)  # fmt: skip
+    f = click.option(
+        "--pitch", type=click.FloatRange(0, 100), help="Voice pitch, 0 to 100 (espeak)."
+    )(f)
+    f = click.option(
+        "--rate",
+        type=click.FloatRange(40, 500),
+        help="Words a minute. Default: a meditation pace (140).",
+    )(f)
+    f = click.option(
+        "--voice",
+        metavar="NAME",
+        help="espeak:en-gb, piper:joe, or a Piper .onnx path. See `calmcast voices`.",
+    )(f)
     return f
 
 
 def _length_options(f):
-    f = click.option("--set", "values", multiple=True, metavar="NAME=VALUE", callback=_set_values,
-                     help="Set a practice variable (repeatable).")(f)  # fmt: skip
-    f = click.option("--duration", type=Duration(), metavar="LENGTH",
-                     help="The length as 12m30s, 90s or 1h.")(f)  # fmt: skip
-    f = click.option("--minutes", type=click.FloatRange(min=0, min_open=True),
-                     help="The length in minutes (12.5 for 12m30s). Default: the practice's.")(f)  # fmt: skip
+    f = click.option(
+        "--set",
+        "values",
+        multiple=True,
+        metavar="NAME=VALUE",
+        callback=_set_values,
+        help="Set a practice variable (repeatable).",
+    )(f)
+    f = click.option(
+        "--duration", type=Duration(), metavar="LENGTH", help="The length as 12m30s, 90s or 1h."
+    )(f)
+    f = click.option(
+        "--minutes",
+        type=click.FloatRange(min=0, min_open=True),
+        help="The length in minutes (12.5 for 12m30s). Default: the practice's.",
+    )(f)
     return f
 
 
@@ -85,59 +105,149 @@ def _minutes(minutes: float | None, duration: float | None) -> float | None:
 
 @cli.command()
 @click.argument("practice")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="The MP3 to write. Default: output/PRACTICE.mp3.")  # fmt: skip
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The MP3 to write. Default: output/PRACTICE.mp3.",
+)
 @_length_options
 @_voice_options
-@click.option("--ambience", default="rain", show_default=True, metavar="NAME|FILE",
-              help="The bed under the voice: a built-in name, an audio file, or none.")  # fmt: skip
+@click.option(
+    "--ambience",
+    default="rain",
+    show_default=True,
+    metavar="NAME|FILE",
+    help="The bed under the voice: a built-in name, an audio file, or none.",
+)
 @click.option("--bell", metavar="NAME|FILE", help="Strike this bell at the start and the end.")
-@click.option("--interval-bell", type=Duration(), metavar="LENGTH",
-              help="Strike the bell every LENGTH (a timer), e.g. 5m.")  # fmt: skip
-@click.option("--bed-level", type=click.FloatRange(-60, 0), default=-20.0, show_default=True,
-              help="Bed loudness relative to the voice, dB.")  # fmt: skip
-@click.option("--duck", type=click.FloatRange(0, 40), default=9.0, show_default=True,
-              help="How far the bed dips under speech, dB.")  # fmt: skip
+@click.option(
+    "--interval-bell",
+    type=Duration(),
+    metavar="LENGTH",
+    help="Strike the bell every LENGTH (a timer), e.g. 5m.",
+)
+@click.option(
+    "--bed-level",
+    type=click.FloatRange(-60, 0),
+    default=-20.0,
+    show_default=True,
+    help="Bed loudness relative to the voice, dB.",
+)
+@click.option(
+    "--duck",
+    type=click.FloatRange(0, 40),
+    default=9.0,
+    show_default=True,
+    help="How far the bed dips under speech, dB.",
+)
 @click.option("--fade-in", type=Duration(), default=3.0, show_default=True, help="Bed fade-in.")
 @click.option("--fade-out", type=Duration(), default=6.0, show_default=True, help="Bed fade-out.")
-@click.option("--loudness", type=click.FloatRange(-40, -5), default=-16.0, show_default=True,
-              help="Integrated loudness target, LUFS (-19 suits mono voice-only work).")  # fmt: skip
-@click.option("--sample-rate", type=click.Choice(["22050", "32000", "44100", "48000"]), default="44100",
-              show_default=True, help="Sample rate of the MP3, Hz.")  # fmt: skip
+@click.option(
+    "--loudness",
+    type=click.FloatRange(-40, -5),
+    default=-16.0,
+    show_default=True,
+    help="Integrated loudness target, LUFS (-19 suits mono voice-only work).",
+)
+@click.option(
+    "--sample-rate",
+    type=click.Choice(["22050", "32000", "44100", "48000"]),
+    default="44100",
+    show_default=True,
+    help="Sample rate of the MP3, Hz.",
+)
 @click.option("--channels", type=click.IntRange(1, 2), default=2, show_default=True)
 @click.option("--bitrate", default="128k", show_default=True, help="MP3 bitrate, e.g. 96k, 192k.")
 @click.option("--title", help="Title tag. Default: the practice's title.")
 @click.option("--artist", "--guide", "artist", help="Artist tag: the guide's name.")
 @click.option("--album", help="Album tag.")
 @click.option("--track", help="Track number tag, e.g. 3 or 3/8.")
-@click.option("--cover", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A JPEG or PNG cover image.")  # fmt: skip
-@click.option("--id3", type=click.Choice(["3", "4"]), default="3", show_default=True,
-              help="ID3 version: 2.3 plays everywhere, 2.4 is newer.")  # fmt: skip
+@click.option(
+    "--cover",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A JPEG or PNG cover image.",
+)
+@click.option(
+    "--id3",
+    type=click.Choice(["3", "4"]),
+    default="3",
+    show_default=True,
+    help="ID3 version: 2.3 plays everywhere, 2.4 is newer.",
+)
 @click.pass_context
-def render(ctx, practice, output, minutes, duration, values, voice, rate, pitch, ambience, bell,
-           interval_bell, bed_level, duck, fade_in, fade_out, loudness, sample_rate, channels,
-           bitrate, title, artist, album, track, cover, id3):  # fmt: skip
+def render(
+    ctx,
+    practice,
+    output,
+    minutes,
+    duration,
+    values,
+    voice,
+    rate,
+    pitch,
+    ambience,
+    bell,
+    interval_bell,
+    bed_level,
+    duck,
+    fade_in,
+    fade_out,
+    loudness,
+    sample_rate,
+    channels,
+    bitrate,
+    title,
+    artist,
+    album,
+    track,
+    cover,
+    id3,
+):
     """Render PRACTICE (a built-in name or a template file) to a finished MP3."""
+    import re
+
     from .mix import MixSettings
     from .render import Output, Request
     from .render import render as do_render
 
-    import re
-
     if not re.fullmatch(r"\d{2,3}k", bitrate):
-        raise click.BadParameter(f"{bitrate!r}: expected kilobits like 128k", param_hint="--bitrate")
-    mix = MixSettings(rate=int(sample_rate), channels=channels, bed_level=bed_level, duck=duck,
-                      fade_in=fade_in, fade_out=fade_out, loudness=loudness)  # fmt: skip
+        raise click.BadParameter(
+            f"{bitrate!r}: expected kilobits like 128k", param_hint="--bitrate"
+        )
+    mix = MixSettings(
+        rate=int(sample_rate),
+        channels=channels,
+        bed_level=bed_level,
+        duck=duck,
+        fade_in=fade_in,
+        fade_out=fade_out,
+        loudness=loudness,
+    )
     request = Request(
-        practice=practice, minutes=_minutes(minutes, duration), voice=voice, rate=rate,
-        pitch=pitch, values=values, ambience=None if ambience.lower() == "none" else ambience,
-        bell=bell, interval_bell=interval_bell, mix=mix,
-    )  # fmt: skip
+        practice=practice,
+        minutes=_minutes(minutes, duration),
+        voice=voice,
+        rate=rate,
+        pitch=pitch,
+        values=values,
+        ambience=None if ambience.lower() == "none" else ambience,
+        bell=bell,
+        interval_bell=interval_bell,
+        mix=mix,
+    )
     if output is None:
         output = Path("output") / f"{Path(practice).stem}.mp3"
-    out = Output(output, bitrate=bitrate, id3_version=int(id3), title=title, artist=artist,
-                 album=album, track=track, cover=cover)  # fmt: skip
+    out = Output(
+        output,
+        bitrate=bitrate,
+        id3_version=int(id3),
+        title=title,
+        artist=artist,
+        album=album,
+        track=track,
+        cover=cover,
+    )
     result = do_render(request, out)
     t = result.timings
     click.echo(
@@ -159,23 +269,34 @@ def plan(practice, minutes, duration, values, voice, rate, pitch, bell, interval
     from .render import Request
     from .render import plan as do_plan
 
-    request = Request(practice=practice, minutes=_minutes(minutes, duration), voice=voice,
-                      rate=rate, pitch=pitch, values=values, bell=bell,
-                      interval_bell=interval_bell)  # fmt: skip
+    request = Request(
+        practice=practice,
+        minutes=_minutes(minutes, duration),
+        voice=voice,
+        rate=rate,
+        pitch=pitch,
+        values=values,
+        bell=bell,
+        interval_bell=interval_bell,
+    )
     p = do_plan(request=request)
     rows = p.rows()
     if as_json:
         click.echo(json.dumps(rows, indent=1, ensure_ascii=False))
         return
     speech = sum(r["length"] for r in rows if r["kind"] == "speech")
-    click.echo(f"{p.practice.title}: {format_clock(p.timeline.duration)} with {p.voice.name}, "
-               f"speech {speech / p.timeline.duration:.0%}")  # fmt: skip
+    click.echo(
+        f"{p.practice.title}: {format_clock(p.timeline.duration)} with {p.voice.name}, "
+        f"speech {speech / p.timeline.duration:.0%}"
+    )
     for r in rows:
         if r["kind"] in ("breath",):
             continue
         text = r["text"] if len(r["text"]) <= 70 else r["text"][:67] + "..."
-        click.echo(f"{format_clock(r['start']):>10}  {format_duration(r['length']):>7}  "
-                   f"{r['kind']:<9} {text}".rstrip())  # fmt: skip
+        click.echo(
+            f"{format_clock(r['start']):>10}  {format_duration(r['length']):>7}  "
+            f"{r['kind']:<9} {text}".rstrip()
+        )
 
 
 @cli.command()

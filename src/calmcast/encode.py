@@ -49,7 +49,9 @@ def _last_line(stderr: bytes) -> str:
     return lines[-1] if lines else "no message"
 
 
-def decode(path: str | Path, rate: int, channels: int = 2, seconds: float | None = None) -> np.ndarray:
+def decode(
+    path: str | Path, rate: int, channels: int = 2, seconds: float | None = None
+) -> np.ndarray:
     """Return the audio of `path` as float32 frames x channels at `rate`, resampled with soxr."""
     path = Path(path)
     if not path.is_file():
@@ -60,10 +62,17 @@ def decode(path: str | Path, rate: int, channels: int = 2, seconds: float | None
     if seconds is not None:
         cmd += ["-t", f"{seconds:.3f}"]
     cmd += [
-        "-vn", "-ac", str(channels), "-ar", str(rate),
-        "-af", "aresample=resampler=soxr:precision=28",
-        "-f", "f32le", "-",
-    ]  # fmt: skip
+        "-vn",
+        "-ac",
+        str(channels),
+        "-ar",
+        str(rate),
+        "-af",
+        "aresample=resampler=soxr:precision=28",
+        "-f",
+        "f32le",
+        "-",
+    ]
     raw = _run(cmd, str(path), AudioError)
     audio = np.frombuffer(raw, dtype="<f4").reshape(-1, channels)
     if len(audio) == 0:
@@ -78,11 +87,29 @@ def write_audio(path: str | Path, audio: np.ndarray, rate: int, codec_args: list
     path = Path(path)
     channels = 1 if audio.ndim == 1 else audio.shape[1]
     cmd = [
-        ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y",
-        "-f", "f32le", "-ar", str(rate), "-ac", str(channels), "-i", "-",
-        "-fflags", "+bitexact", "-flags:a", "+bitexact", "-map_metadata", "-1",
-        *codec_args, str(path),
-    ]  # fmt: skip
+        ffmpeg_exe(),
+        "-hide_banner",
+        "-nostdin",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "f32le",
+        "-ar",
+        str(rate),
+        "-ac",
+        str(channels),
+        "-i",
+        "-",
+        "-fflags",
+        "+bitexact",
+        "-flags:a",
+        "+bitexact",
+        "-map_metadata",
+        "-1",
+        *codec_args,
+        str(path),
+    ]
     _run(cmd, str(path), OutputError, input=np.ascontiguousarray(audio, dtype="<f4").tobytes())
 
 
@@ -117,7 +144,7 @@ class Encoder:
         self._err = None
 
     def __enter__(self) -> Encoder:
-        folder = self.path.parent if str(self.path.parent) else Path(".")
+        folder = self.path.parent if str(self.path.parent) else Path()
         if not folder.is_dir():
             raise OutputError(f"{self.path}: the folder {folder} does not exist")
         if not os.access(folder, os.W_OK):
@@ -127,10 +154,27 @@ class Encoder:
         self._tmp = Path(tmp)
         self._err = tempfile.TemporaryFile()
         cmd = [
-            ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y",
-            "-f", "f32le", "-ar", str(self.rate), "-ac", str(self.input_channels), "-i", "-",
-            "-ac", str(self.channels), *mp3_args(self.bitrate), "-f", "mp3", str(self._tmp),
-        ]  # fmt: skip
+            ffmpeg_exe(),
+            "-hide_banner",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "f32le",
+            "-ar",
+            str(self.rate),
+            "-ac",
+            str(self.input_channels),
+            "-i",
+            "-",
+            "-ac",
+            str(self.channels),
+            *mp3_args(self.bitrate),
+            "-f",
+            "mp3",
+            str(self._tmp),
+        ]
         log.debug("encoding: %s", " ".join(cmd))
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self._err)
         return self

@@ -64,8 +64,12 @@ class Mixer:
         self.length = timeline.length
         self.gain = 1.0  # the normalising gain, set after measuring
         # Speech events and their clips, in time order.
-        self.speech = [(e.start, clip) for e, clip in zip(
-            (e for e in timeline.events if isinstance(e.segment, Speech)), speech, strict=True)]  # fmt: skip
+        self.speech = [
+            (e.start, clip)
+            for e, clip in zip(
+                (e for e in timeline.events if isinstance(e.segment, Speech)), speech, strict=True
+            )
+        ]
         self.speech_starts = [start for start, _ in self.speech]
         self.longest_speech = max((len(c) for _, c in self.speech), default=0)
         # Bells: each struck at its event, its ring overlapping what follows.
@@ -87,7 +91,7 @@ class Mixer:
     def _bed_curve(self) -> np.ndarray:
         s = self.settings
         hop = s.rate / CONTROL_HZ
-        n = int(math.ceil(self.length / hop)) + 2
+        n = math.ceil(self.length / hop) + 2
         t = np.arange(n) * hop / s.rate  # seconds
         duck_db = np.zeros(n)
         for start, end in self._speech_regions():
@@ -204,10 +208,16 @@ class Mixer:
         made again with the gain corrected by what was missed.
         """
         target = self.settings.loudness
-        if target is None or not math.isfinite(measured) or abs(measured - target) <= LOUDNESS_TOLERANCE:
+        if (
+            target is None
+            or not math.isfinite(measured)
+            or abs(measured - target) <= LOUDNESS_TOLERANCE
+        ):
             return False
         self.gain *= db(target - measured)
-        log.info("loudness %.2f LUFS after limiting; again with %+.2f dB", measured, target - measured)
+        log.info(
+            "loudness %.2f LUFS after limiting; again with %+.2f dB", measured, target - measured
+        )
         return True
 
 

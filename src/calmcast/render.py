@@ -73,8 +73,14 @@ class Plan:
             text = getattr(seg, "text", None) or getattr(seg, "title", None) or ""
             if isinstance(seg, Bell):
                 text = seg.name
-            rows.append({"kind": kind, "start": round(e.start / rate, 3),
-                         "length": round(e.length / rate, 3), "text": text})  # fmt: skip
+            rows.append(
+                {
+                    "kind": kind,
+                    "start": round(e.start / rate, 3),
+                    "length": round(e.length / rate, 3),
+                    "text": text,
+                }
+            )
         return rows
 
 
@@ -98,8 +104,10 @@ def plan(
 
     # A bare [bell] is the session's bell. Every bell must exist before anything is spoken.
     bell = request.bell or sounds.DEFAULT_BELL
-    body = [Bell(seg.name or bell, seg.place) if isinstance(seg, Bell) else seg
-            for seg in script.segments]  # fmt: skip
+    body = [
+        Bell(seg.name or bell, seg.place) if isinstance(seg, Bell) else seg
+        for seg in script.segments
+    ]
     names = {seg.name for seg in body if isinstance(seg, Bell)}
     if request.bell or request.interval_bell:
         names.add(bell)
@@ -154,8 +162,13 @@ def speak(voice: Voice, texts: list[str], rate: int, cache: SpeechCache) -> list
         if native != rate:
             samples = soxr.resample(samples, native, rate, quality="HQ").astype(np.float32)
         out.append(samples)
-    log.info("speech: %d utterances, %d synthesised, %d from the cache, %.1f s",
-             len(texts), cache.misses, cache.hits, time.perf_counter() - started)  # fmt: skip
+    log.info(
+        "speech: %d utterances, %d synthesised, %d from the cache, %.1f s",
+        len(texts),
+        cache.misses,
+        cache.hits,
+        time.perf_counter() - started,
+    )
     return out
 
 
@@ -210,7 +223,7 @@ def render(request: Request, output: Output, cache: SpeechCache | None = None) -
     t = time.perf_counter()
     voice_lufs = _voice_loudness(p.speech, rate, request.mix.channels)
     mixer = Mixer(p.timeline, p.speech, bed, p.bells, request.mix, voice_lufs)
-    measured, gain_db = mixer.normalise()
+    _measured, gain_db = mixer.normalise()
     timings["measure"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -231,7 +244,7 @@ def render(request: Request, output: Output, cache: SpeechCache | None = None) -
 
 
 def _check_output(path: Path) -> None:
-    folder = path.parent if str(path.parent) else Path(".")
+    folder = path.parent if str(path.parent) else Path()
     if path.is_dir():
         raise OutputError(f"{path}: is a folder; give a file name like {path / 'session.mp3'}")
     if not folder.is_dir():

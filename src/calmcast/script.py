@@ -36,9 +36,17 @@ MAX_UTTERANCE = 400
 COMMA_BREATH = 0.35
 
 _FRONT_KEYS = {
-    "title", "description", "minutes", "min_minutes", "max_minutes", "guide", "album",
-    "language", "variables", "timing",
-}  # fmt: skip
+    "title",
+    "description",
+    "minutes",
+    "min_minutes",
+    "max_minutes",
+    "guide",
+    "album",
+    "language",
+    "variables",
+    "timing",
+}
 _RESERVED = {"minutes", "language"}
 
 
@@ -74,12 +82,13 @@ def load_practice(ref: str) -> Practice:
     return practice_from_source(source, name, str(path))
 
 
-def practice_from_source(source: str, name: str = "practice", path: str = "practice.j2") -> Practice:
+def practice_from_source(
+    source: str, name: str = "practice", path: str = "practice.j2"
+) -> Practice:
     """Return a practice from template text, as if read from `path`."""
     shown = name if Path(path).parent == BUILTIN_DIR else path
     meta, fm_lines = _front_matter(source, shown)
-    return _practice_from(meta, name=name, path=path, shown=shown, source=source,
-                          fm_lines=fm_lines)  # fmt: skip
+    return _practice_from(meta, name=name, path=path, shown=shown, source=source, fm_lines=fm_lines)
 
 
 def _front_matter(source: str, shown: str) -> tuple[dict, int]:
@@ -149,7 +158,9 @@ def _practice_from(meta: dict, *, name, path, shown, source, fm_lines) -> Practi
         tspec = {}
     for key, value in tspec.items():
         if key not in Timing.__dataclass_fields__:
-            problems.append(f"timing.{key}: unknown (known: {', '.join(Timing.__dataclass_fields__)})")
+            problems.append(
+                f"timing.{key}: unknown (known: {', '.join(Timing.__dataclass_fields__)})"
+            )
             continue
         try:
             seconds = value if isinstance(value, (int, float)) else parse_duration(str(value))
@@ -161,11 +172,19 @@ def _practice_from(meta: dict, *, name, path, shown, source, fm_lines) -> Practi
         raise ScriptError(f"{where}: " + "; ".join(problems))
     title = text("title") or name.replace("-", " ").replace("_", " ").capitalize()
     return Practice(
-        name=name, path=path, source=source, title=title, description=text("description"),
-        minutes=minutes, min_minutes=lo, max_minutes=hi, variables=tuple(variables),
-        timing=timing, front_matter_lines=fm_lines,
+        name=name,
+        path=path,
+        source=source,
+        title=title,
+        description=text("description"),
+        minutes=minutes,
+        min_minutes=lo,
+        max_minutes=hi,
+        variables=tuple(variables),
+        timing=timing,
+        front_matter_lines=fm_lines,
         extra={k: meta[k] for k in ("guide", "album", "language") if k in meta},
-    )  # fmt: skip
+    )
 
 
 # -- rendering ---------------------------------------------------------------------------------
@@ -328,10 +347,15 @@ class _Parser:
                                 if i > 0:
                                     gap = Pause(COMMA_BREATH, COMMA_BREATH, kind="breath")
                                 elif paragraph_break:
-                                    gap = Pause(self.timing.paragraph, self.timing.paragraph,
-                                                kind="paragraph")  # fmt: skip
+                                    gap = Pause(
+                                        self.timing.paragraph,
+                                        self.timing.paragraph,
+                                        kind="paragraph",
+                                    )
                                 else:
-                                    gap = Pause(self.timing.breath, self.timing.breath, kind="breath")
+                                    gap = Pause(
+                                        self.timing.breath, self.timing.breath, kind="breath"
+                                    )
                                 pending_gap = gap
                             if pending_gap is not None:
                                 out.insert(self._gap_index(out), pending_gap)
@@ -370,7 +394,9 @@ class _Parser:
             i = chunk.find(bracket)
             if i >= 0:
                 snippet = chunk[i : i + 20].split("\n")[0]
-                raise self.fail(offset + i, snippet, f"unmatched {bracket!r} in {snippet.strip()!r}")
+                raise self.fail(
+                    offset + i, snippet, f"unmatched {bracket!r} in {snippet.strip()!r}"
+                )
         if chunk.strip():
             yield "text", chunk, offset
 
@@ -432,10 +458,15 @@ class _Parser:
         if dots and not lo_text and not hi_text:
             raise self.fail(offset, marker, f"{marker}: give at least one end of the range")
         if hi < lo:
-            raise self.fail(offset, marker,
-                            f"{marker}: the shortest ({lo_text}) is longer than the longest ({hi_text})")  # fmt: skip
+            raise self.fail(
+                offset,
+                marker,
+                f"{marker}: the shortest ({lo_text}) is longer than the longest ({hi_text})",
+            )
         if weight != 1.0 and not dots:
-            raise self.fail(offset, marker, f"{marker}: weight applies only to a range like 30s..2m")
+            raise self.fail(
+                offset, marker, f"{marker}: weight applies only to a range like 30s..2m"
+            )
         return Pause(lo, hi, weight, place=place)
 
 

@@ -61,7 +61,9 @@ def find(ref: str, kind: str) -> Path:
             raise AudioError(f"{ref}: no such {kind} file")
         return path
     known = ", ".join(library) or "none installed"
-    raise AudioError(f"{ref}: no built-in {kind} of that name (known: {known}; or give a file path)")
+    raise AudioError(
+        f"{ref}: no built-in {kind} of that name (known: {known}; or give a file path)"
+    )
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,9 @@ def loudness(audio: np.ndarray, rate: int) -> float:
     import pyloudnorm
 
     if len(audio) < int(0.4 * rate):
-        audio = np.concatenate([audio, np.zeros((int(0.4 * rate) - len(audio) + 1, *audio.shape[1:]), np.float32)])
+        audio = np.concatenate(
+            [audio, np.zeros((int(0.4 * rate) - len(audio) + 1, *audio.shape[1:]), np.float32)]
+        )
     return float(pyloudnorm.Meter(rate).integrated_loudness(audio.astype(np.float64)))
 
 
@@ -98,7 +102,9 @@ def load(ref: str, kind: str, rate: int) -> Sound:
     if peak < 1e-4:  # -80 dBFS
         raise AudioError(f"{path}: the {kind} is silent")
     if kind == "ambience" and len(audio) < rate:
-        raise AudioError(f"{path}: the ambience is {len(audio) / rate:.2f} s long; at least 1 s is needed to loop it")
+        raise AudioError(
+            f"{path}: the ambience is {len(audio) / rate:.2f} s long; at least 1 s is needed to loop it"
+        )
     if kind == "bell":
         audio = _trim_bell(audio, rate)
     # A bell is as loud as its strike, not its long fading ring.

@@ -68,12 +68,25 @@ def write_tags(path: str | Path, tags: Tags, version: int = 3) -> None:
         chapters = chapters[:MAX_CHAPTERS]
     if chapters:
         ids = [f"chp{i:03d}" for i in range(len(chapters))]
-        id3.add(CTOC(element_id="toc", flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
-                     child_element_ids=ids, sub_frames=[TIT2(encoding=3, text=tags.title)]))  # fmt: skip
+        id3.add(
+            CTOC(
+                element_id="toc",
+                flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
+                child_element_ids=ids,
+                sub_frames=[TIT2(encoding=3, text=tags.title)],
+            )
+        )
         for eid, (title, start, end) in zip(ids, chapters, strict=True):
-            id3.add(CHAP(element_id=eid, start_time=start, end_time=end,
-                         start_offset=0xFFFFFFFF, end_offset=0xFFFFFFFF,
-                         sub_frames=[TIT2(encoding=3, text=title)]))  # fmt: skip
+            id3.add(
+                CHAP(
+                    element_id=eid,
+                    start_time=start,
+                    end_time=end,
+                    start_offset=0xFFFFFFFF,
+                    end_offset=0xFFFFFFFF,
+                    sub_frames=[TIT2(encoding=3, text=title)],
+                )
+            )
     if tags.cover:
         id3.add(_cover(Path(tags.cover)))
     for key, value in tags.made.items():

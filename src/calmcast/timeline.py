@@ -13,7 +13,9 @@ from .errors import LengthError
 from .model import Bell, Event, Pause, Segment, Speech, Timeline
 
 
-def reach(segments: Sequence[Segment], speech_samples: Sequence[int], rate: int) -> tuple[int, float]:
+def reach(
+    segments: Sequence[Segment], speech_samples: Sequence[int], rate: int
+) -> tuple[int, float]:
     """Return the shortest and longest length in samples (inf: no limit) the segments allow."""
     lo = sum(speech_samples)
     hi: float = lo
@@ -36,9 +38,11 @@ def share(pauses: Sequence[Pause], spare: int, rate: int) -> list[int]:
     others. Fractions are settled by largest remainder so the total is exact.
     """
     room = [
-        0.0 if not p.elastic else (math.inf if p.unbounded else _samples(p.maximum, rate) - _samples(p.minimum, rate))
+        0.0
+        if not p.elastic
+        else (math.inf if p.unbounded else _samples(p.maximum, rate) - _samples(p.minimum, rate))
         for p in pauses
-    ]  # fmt: skip
+    ]
     extra = [0.0] * len(pauses)
     active = [i for i, r in enumerate(room) if r > 0]
     left = float(spare)

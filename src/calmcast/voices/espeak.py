@@ -112,9 +112,9 @@ class _Engine:
         if settings != self.settings:
             voice_id, rate, pitch = settings
             engine.setProperty("voice", voice_id)
-            engine.setProperty("rate", int(round(rate)))
+            engine.setProperty("rate", round(rate))
             if pitch is not None:
-                engine.setProperty("pitch", int(round(pitch)))
+                engine.setProperty("pitch", round(pitch))
             self.settings = settings
         fd, tmp = tempfile.mkstemp(prefix="calmcast-", suffix=".wav")
         os.close(fd)
@@ -215,7 +215,7 @@ def _version() -> str:
         from importlib.metadata import version
 
         return f"pyttsx3-{version('pyttsx3')}"
-    except Exception:  # noqa: BLE001 - the key only needs to change when versions do
+    except Exception:
         return "pyttsx3"
 
 
