@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import shutil
 import subprocess
@@ -118,30 +119,105 @@ def mp3_args(bitrate: str = "128k") -> list[str]:
     return ["-c:a", "libmp3lame", "-b:a", bitrate, "-write_xing", "1", "-id3v2_version", "0"]
 
 
-class Encoder:
-    """Stream float32 blocks into ffmpeg; the file appears at `path` only when all went well.
+class _Pipe:
+    """An ffmpeg process fed float32 frames on stdin, metering loudness as they pass.
+
+    ffmpeg's own EBU R128 meter (BS.1770) runs in the ffmpeg process, on the other core,
+    while Python mixes the next block.
+    """
+
+    what = "ffmpeg"
+
+    def __init__(self, rate: int, channels: int) -> None:
+        self.rate = rate
+        self.channels = channels
+        self.frames = 0
+        self.loudness = math.nan
+        self._proc: subprocess.Popen | None = None
+        self._err = None
+
+    def _output_args(self) -> list[str]:
+        return ["-f", "null", "-"]
+
+    def _start(self) -> None:
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
+        cmd = [
+            ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-y",
+            "-f", "f32le", "-ar", str(self.rate), "-ac", str(self.channels), "-i", "-",
+            "-af", "ebur128=framelog=quiet", *self._output_args(),
+        ]  # fmt: skip
+        log.debug("%s: %s", self.what, " ".join(cmd))
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self._err)
+
+    def __enter__(self):
+        self._start()
+        return self
+
+    def write(self, block: np.ndarray) -> None:
+        """Send one block of float frames x channels."""
+        try:
+            self._proc.stdin.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
+        except BrokenPipeError:
+            self._proc.wait()
+            raise OutputError(f"{self.what}: ffmpeg stopped: {self._stderr()[-1]}") from None
+        self.frames += len(block)
+
+    def _stderr(self) -> list[str]:
+        self._err.seek(0)
+        text = self._err.read().decode("utf-8", "replace")
+        return [ln.strip() for ln in text.splitlines() if ln.strip()] or ["no message"]
+
+    def _finish(self, failed: bool) -> None:
+        proc = self._proc
+        try:
+            if failed:
+                proc.kill()
+                proc.wait()
+                return
+            proc.stdin.close()
+            if proc.wait() != 0:
+                raise OutputError(f"{self.what}: ffmpeg failed: {self._stderr()[-1]}")
+            self.loudness = _integrated(self._stderr())
+        finally:
+            self._err.close()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._finish(exc_type is not None)
+
+
+def _integrated(lines: list[str]) -> float:
+    """Return the integrated loudness from ebur128's summary (-inf for silence)."""
+    for line in reversed(lines):
+        if line.startswith("I:") and line.endswith("LUFS"):
+            value = float(line.split()[1])
+            return -math.inf if value <= -70.0 else value
+    return math.nan
+
+
+class Meter(_Pipe):
+    """Measure the integrated loudness of streamed audio; nothing is written."""
+
+    what = "loudness meter"
+
+
+class Encoder(_Pipe):
+    """Stream float32 blocks into an MP3 that appears at `path` only when all went well.
 
     Use as a context manager: on an exception (or Ctrl-C) the half-written file is deleted and
-    whatever was at `path` before is left as it was.
+    whatever was at `path` before is left as it was. `loudness` is measured on the way in.
     """
 
     def __init__(
-        self,
-        path: str | Path,
-        rate: int = 44100,
-        channels: int = 2,
-        bitrate: str = "128k",
-        input_channels: int | None = None,
+        self, path: str | Path, rate: int = 44100, channels: int = 2, bitrate: str = "128k"
     ) -> None:
+        super().__init__(rate, channels)
         self.path = Path(path)
-        self.rate = rate
-        self.channels = channels
-        self.input_channels = input_channels or channels
+        self.what = str(self.path)
         self.bitrate = bitrate
-        self.frames = 0
-        self._proc: subprocess.Popen | None = None
         self._tmp: Path | None = None
-        self._err = None
+
+    def _output_args(self) -> list[str]:
+        return [*mp3_args(self.bitrate), "-f", "mp3", str(self._tmp)]
 
     def __enter__(self) -> Encoder:
         folder = self.path.parent if str(self.path.parent) else Path()
@@ -152,61 +228,21 @@ class Encoder:
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".part.mp3", dir=folder)
         os.close(fd)
         self._tmp = Path(tmp)
-        self._err = tempfile.TemporaryFile()
-        cmd = [
-            ffmpeg_exe(),
-            "-hide_banner",
-            "-nostdin",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "f32le",
-            "-ar",
-            str(self.rate),
-            "-ac",
-            str(self.input_channels),
-            "-i",
-            "-",
-            "-ac",
-            str(self.channels),
-            *mp3_args(self.bitrate),
-            "-f",
-            "mp3",
-            str(self._tmp),
-        ]
-        log.debug("encoding: %s", " ".join(cmd))
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self._err)
+        try:
+            self._start()
+        except BaseException:
+            self._tmp.unlink(missing_ok=True)
+            raise
         return self
 
-    def write(self, block: np.ndarray) -> None:
-        """Send one block of float frames x channels to the encoder."""
-        assert self._proc is not None and self._proc.stdin is not None
-        try:
-            self._proc.stdin.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
-        except BrokenPipeError:
-            self._proc.wait()
-            raise OutputError(f"{self.path}: ffmpeg stopped: {self._stderr()}") from None
-        self.frames += len(block)
-
-    def _stderr(self) -> str:
-        self._err.seek(0)
-        return _last_line(self._err.read())
-
     def __exit__(self, exc_type, exc, tb) -> None:
-        proc, tmp = self._proc, self._tmp
+        ok = False
         try:
-            if exc_type is not None:
-                proc.kill()
-                proc.wait()
-                return
-            proc.stdin.close()
-            if proc.wait() != 0:
-                raise OutputError(f"{self.path}: encoding failed: {self._stderr()}")
+            self._finish(exc_type is not None)
+            ok = exc_type is None
         finally:
-            self._err.close()
-            if exc_type is not None or proc.returncode != 0:
-                tmp.unlink(missing_ok=True)
+            if not ok:
+                self._tmp.unlink(missing_ok=True)
 
     def discard(self) -> None:
         """Delete the finished but unwanted file."""

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import __version__, sounds
 from .errors import CalmcastError, OutputError
-from .mix import LoudnessMeter, Mixer, MixSettings
+from .mix import Mixer, MixSettings
 from .model import Bell, Event, Pause, Practice, Script, Speech, Timeline
 from .script import load_practice, render_script
 from .timeline import fit, ring_out
@@ -228,19 +228,17 @@ def render(request: Request, output: Output, cache: SpeechCache | None = None) -
 
     t = time.perf_counter()
     for attempt in range(3):
-        meter = LoudnessMeter(rate, request.mix.channels)
         with Encoder(output.path, rate, request.mix.channels, output.bitrate) as enc:
-            for block in mixer.final(meter):
+            for block in mixer.final():
                 enc.write(block)
-        final = meter.integrated()
-        if attempt == 2 or not mixer.correct(final):
+        if attempt == 2 or not mixer.correct(enc.loudness):
             break
         enc.discard()
     timings["mix+encode"] = time.perf_counter() - t
     enc.commit(lambda tmp: _tag(tmp, p, output, request))
     timings["total"] = time.perf_counter() - t0
     gain_db = 20 * math.log10(mixer.gain)
-    return Result(output.path, p, p.timeline.duration, final, gain_db, timings)
+    return Result(output.path, p, p.timeline.duration, enc.loudness, gain_db, timings)
 
 
 def _check_output(path: Path) -> None:
