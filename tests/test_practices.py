@@ -1,0 +1,244 @@
+"""The built-in practices, planned with the real espeak voice at their shortest, usual and
+longest lengths: exact totals, a meditation's balance of speech and silence, and the
+listener's choices reading naturally wherever they appear."""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from calmcast.model import Bell, Chapter, Pause, Speech
+from calmcast.render import plan
+from calmcast.script import builtin_practices, load_practice
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+COURSE = Path(__file__).resolve().parents[1] / "examples" / "compassion-course.toml"
+VOICE = "espeak:en-gb"  # pinned: the neural default, when installed, paces differently
+PRACTICES = [
+    "settling",
+    "soften-soothe-allow",
+    "compassionate-colour",
+    "compassionate-being",
+    "mandala-of-compassion",
+    "self-compassion-break",
+    "compassionate-enquiry",
+    "loving-kindness",
+    "silent-sit",
+]
+GUIDED = [p for p in PRACTICES if p != "silent-sit"]
+#: A silence at least this long lets the listener breathe between stretches of speech.
+RESTING_PAUSE = 2.0
+
+
+@functools.cache
+def planned(name: str, minutes: float, values: tuple[tuple[str, str], ...] = ()):
+    """Return the plan, made once per session: every figure below reads the same one."""
+    return plan(name, minutes=minutes, voice=VOICE, values=dict(values))
+
+
+def figures(p) -> dict[str, float]:
+    """Return the total, the speech share, the longest pause's share and the longest run."""
+    tl = p.timeline
+    seconds = [(e.segment, e.length / tl.rate) for e in tl.events]
+    total = tl.length / tl.rate
+    speech = sum(s for seg, s in seconds if isinstance(seg, Speech))
+    longest_pause = max((s for seg, s in seconds if isinstance(seg, Pause)), default=0.0)
+    run = longest_run = 0.0
+    for seg, s in seconds:
+        if isinstance(seg, Pause) and s >= RESTING_PAUSE:
+            run = 0.0
+        elif isinstance(seg, (Speech, Pause)):
+            run += s
+            if isinstance(seg, Speech):
+                longest_run = max(longest_run, run)
+    return {
+        "total": total,
+        "speech": speech / total,
+        "pause": longest_pause / total,
+        "run": longest_run,
+    }
+
+
+def lengths(name: str) -> list[float]:
+    practice = load_practice(name)
+    longest = practice.max_minutes or 60.0  # the silent sit has no upper bound
+    return sorted({practice.min_minutes, practice.minutes, longest})
+
+
+CASES = [(name, m) for name in PRACTICES for m in lengths(name)]
+
+
+def spoken(p) -> list[str]:
+    return [seg.text for seg in p.script.segments if isinstance(seg, Speech)]
+
+
+def chapters(p) -> list[str]:
+    return [seg.title for seg in p.script.segments if isinstance(seg, Chapter)]
+
+
+def test_the_nine_practices_are_built_in_and_partials_are_not():
+    assert builtin_practices() == sorted(PRACTICES)
+
+
+@pytest.mark.parametrize("name", PRACTICES)
+def test_front_matter_is_complete_and_lengths_are_ordered(name):
+    practice = load_practice(name)
+    assert practice.title and len(practice.description) > 80
+    assert practice.min_minutes <= practice.minutes
+    if name == "silent-sit":
+        assert practice.min_minutes == 1 and practice.max_minutes is None
+    else:
+        assert practice.minutes <= practice.max_minutes
+        assert "name" in {v.name for v in practice.variables}
+    for variable in practice.variables:
+        assert variable.help, f"{name}: variable {variable.name} needs help text"
+
+
+@pytest.mark.parametrize(("name", "minutes"), CASES)
+def test_plan_lasts_exactly_the_minutes_asked(name, minutes):
+    p = planned(name, minutes)
+    assert p.timeline.length == round(minutes * 60 * p.timeline.rate)
+    assert figures(p)["total"] == pytest.approx(minutes * 60)
+
+
+@pytest.mark.parametrize(("name", "minutes"), [c for c in CASES if c[0] in GUIDED])
+def test_speech_and_silence_are_in_balance(name, minutes):
+    f = figures(planned(name, minutes))
+    assert 0.15 <= f["speech"] <= 0.60, f"speech is {f['speech']:.1%} of the session"
+    assert f["pause"] <= 1 / 3, f"one pause is {f['pause']:.1%} of the session"
+
+
+@pytest.mark.parametrize(("name", "minutes"), [c for c in CASES if c[0] in GUIDED])
+def test_no_long_stretch_of_speech_without_a_rest(name, minutes):
+    assert figures(planned(name, minutes))["run"] <= 40.0
+
+
+@pytest.mark.parametrize(("name", "minutes"), [c for c in CASES if c[0] in GUIDED])
+def test_several_elastic_pauses_share_the_spare_time(name, minutes):
+    p = planned(name, minutes)
+    elastic = [seg for seg in p.script.segments if isinstance(seg, Pause) and seg.elastic]
+    assert len(elastic) >= 8
+    assert len(chapters(p)) >= 4
+    assert chapters(p)[0] == "Arriving" and chapters(p)[-1] == "Returning"
+
+
+def test_longer_sessions_say_more_not_only_wait_longer():
+    for name in GUIDED:
+        short, _, long = (planned(name, m) for m in lengths(name))
+        assert len(spoken(long)) > 1.3 * len(spoken(short)), name
+
+
+@pytest.mark.parametrize("name", GUIDED)
+@pytest.mark.parametrize("who", ["", "Sam"])
+def test_renders_with_and_without_a_name(name, who):
+    minutes = load_practice(name).minutes
+    p = planned(name, minutes, (("name", who),))
+    lines = spoken(p)
+    for line in lines:
+        assert line[0].isupper(), f"{line!r} does not start with a capital"
+        assert not re.search(r"\s[,.?]|,,|\.\.|\s\s|[{}\[\]\"]", line), line
+    mentions = sum("Sam" in line for line in lines)
+    if who:
+        assert 2 <= mentions <= 6, f"the name is spoken {mentions} times"
+        assert any(line.startswith("Sam, ") and line[5].islower() for line in lines)
+    else:
+        assert mentions == 0
+        assert not any(line.startswith(", ") or " , " in line for line in lines)
+
+
+def test_mandala_meets_the_parts_the_listener_names():
+    parts = "the critic, the frightened child,  the one who is never good enough ,"
+    p = planned("mandala-of-compassion", 20, (("parts", parts),))
+    assert [c for c in chapters(p) if c.startswith("Meeting")] == [
+        "Meeting the critic",
+        "Meeting the frightened child",
+        "Meeting the one who is never good enough",
+    ]
+    text = " ".join(spoken(p))
+    assert "The critic. The frightened child. And the one who is never good enough." in text
+    assert "anxious" not in text
+    f = figures(p)
+    assert 0.15 <= f["speech"] <= 0.60 and f["pause"] <= 1 / 3 and f["run"] <= 40
+
+
+def test_mandala_default_parts_each_get_a_chapter():
+    p = planned("mandala-of-compassion", 20)
+    met = [c for c in chapters(p) if c.startswith("Meeting")]
+    assert met == [
+        "Meeting the anxious one",
+        "Meeting the angry one",
+        "Meeting the grieving one",
+        "Meeting the tired one",
+    ]
+
+
+def test_loving_kindness_round_for_someone_difficult_is_optional():
+    without = planned("loving-kindness", 20)
+    named = (("loved_one", "Anna"), ("difficult_person", "someone you find difficult"))
+    with_round = planned("loving-kindness", 20, named)
+    assert "Someone difficult" not in chapters(without)
+    assert "Someone difficult" in chapters(with_round)
+    text = " ".join(spoken(with_round))
+    assert "bring to mind Anna." in text and "bring to mind someone you find difficult." in text
+    assert 0.15 <= figures(with_round)["speech"] <= 0.60
+
+
+@pytest.mark.parametrize(
+    ("colour", "phrase"), [("soft blue", "a soft blue light"), ("amber", "an amber light")]
+)
+def test_compassionate_colour_speaks_the_chosen_colour(colour, phrase):
+    p = planned("compassionate-colour", 12, (("colour", colour),))
+    assert any(phrase in line for line in spoken(p))
+
+
+def test_compassionate_being_speaks_the_listeners_own_being():
+    p = planned("compassionate-being", 15, (("being", "my grandmother"),))
+    assert any("Perhaps my grandmother." in line for line in spoken(p))
+
+
+@pytest.mark.parametrize(
+    ("minutes", "interval", "marks"),
+    [(20, "5", [5, 10, 15]), (12, "2.5", [2.5, 5, 7.5, 10]), (6, "5", []), (1, "0", [])],
+)
+def test_silent_sit_is_bells_and_silence_with_interval_bells_on_the_minute(
+    minutes, interval, marks
+):
+    p = planned("silent-sit", minutes, (("interval", interval),))
+    rate = p.timeline.rate
+    assert p.timeline.length == minutes * 60 * rate
+    assert not spoken(p)
+    bells = [e.start / rate for e in p.timeline.events if isinstance(e.segment, Bell)]
+    opening, *between, closing = bells
+    assert [round(t - opening, 3) for t in between] == [m * 60 for m in marks]
+    if between:
+        assert closing - between[-1] >= 30, "an interval bell crowds the closing bell"
+    # The closing bell is struck early enough to ring out before the file ends.
+    assert opening < closing < minutes * 60
+
+
+def test_silent_sit_has_no_upper_limit():
+    p = planned("silent-sit", 90)
+    assert p.timeline.length == 90 * 60 * p.timeline.rate
+
+
+def test_example_course_uses_the_practices_as_they_are_declared():
+    course = tomllib.loads(COURSE.read_text(encoding="utf-8"))
+    assert course["title"] and course["description"]
+    tracks = course["track"]
+    assert [t["title"][:6] for t in tracks[:8]] == [f"Week {n}" for n in range(1, 9)]
+    for track in tracks:
+        practice = load_practice(track["practice"])
+        minutes = track.get("minutes", course["defaults"]["minutes"])
+        assert practice.min_minutes <= minutes <= (practice.max_minutes or minutes)
+        values = {k: str(v) for k, v in track.get("set", {}).items()}
+        assert set(values) <= {v.name for v in practice.variables}, track["title"]
+        p = planned(track["practice"], minutes, tuple(sorted(values.items())))
+        assert p.timeline.length == round(minutes * 60 * p.timeline.rate)
