@@ -57,14 +57,14 @@ def ebur128(path) -> tuple[float, float]:
 def fifteen(tmp_path_factory):
     out = tmp_path_factory.mktemp("render") / "fifteen.mp3"
     request = Request(
-        SAMPLE,
+        "soften-soothe-allow",
         minutes=15,
         voice="espeak:en-gb",
         values={"name": "Ana"},
         ambience="rain",
         bell="bowl",
     )
-    result = render(request, Output(out, track="2/8", album="Tests"))
+    result = render(request, Output(out, track="2/8", album="Tests", artist="Test Guide"))
     return result, out
 
 
@@ -76,19 +76,20 @@ def test_fifteen_minutes_is_fifteen_minutes(fifteen):
 
 
 def test_every_tag_is_written(fifteen):
-    _result, out = fifteen
+    result, out = fifteen
     tags = ID3(str(out))
     assert tags.version == (2, 3, 0)
-    assert str(tags["TIT2"]) == "A Sample Sitting"
+    assert str(tags["TIT2"]) == "Soften, Soothe, Allow"
     assert str(tags["TPE1"]) == "Test Guide"
     assert str(tags["TALB"]) == "Tests"
     assert str(tags["TCON"]) == "Meditation"
     assert str(tags["TRCK"]) == "2/8"
     lyrics = tags.getall("USLT")[0].text
-    assert lyrics.startswith("Welcome, Ana. Find a comfortable way to sit.")
-    assert "golden light" in lyrics and "[" not in lyrics
+    assert "Ana" in lyrics and "Soften. Soothe. Allow." in lyrics
+    assert "[" not in lyrics and "{" not in lyrics
+    assert lyrics.startswith(result.plan.script.speech[0].text)
     made = {f.desc: str(f) for f in tags.getall("TXXX")}
-    assert made["calmcast:practice"] == "sample"
+    assert made["calmcast:practice"] == "soften-soothe-allow"
     assert made["calmcast:minutes"] == "15.000"
     assert made["calmcast:voice"].startswith("espeak:")
     assert made["calmcast:ambience"] == "rain"
@@ -111,7 +112,8 @@ def test_chapters_read_back_match_the_plan(fifteen):
         for t, a, b in result.plan.timeline.chapters
     ]
     assert got == want
-    assert [g[0] for g in got] == ["Arriving", "The breath", "Returning"]
+    assert [g[0] for g in got][:2] == ["Arriving", "Finding the difficulty"]
+    assert len(got) >= 5
     assert got[-1][2] == 900_000
 
 
@@ -189,13 +191,13 @@ def test_voice_only_mono_render(tmp_path):
 def test_the_fake_voice_times_exactly():
     p = plan(SAMPLE, minutes=3, voice="fake:steady")
     speech = [e for e in p.timeline.events if type(e.segment).__name__ == "Speech"]
-    # 50 ms a character, at 44.1 kHz after resampling from 22.05 kHz.
-    assert all(e.length == len(e.segment.text) * 2205 for e in speech)
+    # 40 ms a character, at 44.1 kHz after resampling from 22.05 kHz.
+    assert [e.length for e in speech] == [len(e.segment.text) * 1764 for e in speech]
     assert p.timeline.length == 3 * 60 * 44100
 
 
 def test_memory_stays_flat_for_long_sessions(tmp_path):
-    """Mixing streams blocks: a 32-minute session needs hardly more memory than an 8-minute one."""
+    """Mixing streams blocks: an 8-minute session needs hardly more memory than a 2-minute one."""
     script = (
         "import resource, sys\n"
         f"sys.path.insert(0, {str(FIXTURES.parent)!r}); import conftest\n"
@@ -205,7 +207,7 @@ def test_memory_stays_flat_for_long_sessions(tmp_path):
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
     )
     peaks = []
-    for minutes in ("8", "32"):
+    for minutes in ("2", "8"):
         proc = subprocess.run(
             [__import__("sys").executable, "-c", script, minutes, str(tmp_path / f"{minutes}.mp3")],
             capture_output=True,

@@ -63,6 +63,9 @@ class Mixer:
         self.settings = s = settings
         self.length = timeline.length
         self.gain = 1.0  # the normalising gain, set after measuring
+        self.capped = False
+        peak = max((float(np.abs(c).max()) for c in speech if len(c)), default=0.0)
+        self.voice_peak_db = 20 * math.log10(peak) if peak > 0 else -math.inf
         # Speech events and their clips, in time order.
         self.speech = [
             (e.start, clip)
@@ -186,10 +189,25 @@ class Mixer:
         measured = self.measure()
         if not math.isfinite(measured):
             return measured, 0.0
-        gain_db = target - measured
+        self._set_gain(target - measured, measured)
+        return measured, 20 * math.log10(self.gain)
+
+    def _set_gain(self, gain_db: float, measured: float) -> None:
+        """Set the gain, but never so high that the limiter would squash the voice."""
+        ceiling_db = self.settings.true_peak - LIMITER_HEADROOM
+        limit_db = self.voice_peak_db + gain_db - ceiling_db
+        self.capped = limit_db > MAX_VOICE_LIMITING
+        if self.capped:
+            allowed = ceiling_db + MAX_VOICE_LIMITING - self.voice_peak_db
+            log.warning(
+                "the voice would need %.1f dB of limiting to reach %.1f LUFS; the session is "
+                "mostly silence under a quiet bed, so it stays %.1f dB quieter "
+                "(raise --bed-level or lower --loudness to change this)",
+                limit_db, self.settings.loudness, gain_db - allowed,
+            )  # fmt: skip
+            gain_db = allowed
         self.gain = db(gain_db)
-        log.info("loudness %.1f LUFS measured, %+.1f dB to %.1f LUFS", measured, gain_db, target)
-        return measured, gain_db
+        log.info("loudness %.1f LUFS measured, gain %+.1f dB", measured, gain_db)
 
     def final(self) -> Iterator[np.ndarray]:
         """Yield the finished mix in blocks: gain, then the true-peak limiter."""
@@ -209,25 +227,27 @@ class Mixer:
         target = self.settings.loudness
         if (
             target is None
+            or self.capped
             or not math.isfinite(measured)
             or abs(measured - target) <= LOUDNESS_TOLERANCE
         ):
             return False
-        self.gain *= db(target - measured)
-        log.info(
-            "loudness %.2f LUFS after limiting; again with %+.2f dB", measured, target - measured
-        )
-        return True
+        before = self.gain
+        self._set_gain(20 * math.log10(self.gain) + target - measured, measured)
+        return self.gain != before
 
 
 #: How far (LU) a render may land from the loudness target before it is made again.
 LOUDNESS_TOLERANCE = 0.4
+#: The most the limiter may take from the voice's highest peak, in dB: beyond this it would
+#: be audibly compressing speech, so the session is left quieter instead.
+MAX_VOICE_LIMITING = 4.0
 
 
 # -- true-peak limiting --------------------------------------------------------------------------
 
 #: The limiter aims this far below the ceiling: MP3 encoding lifts true peaks a little.
-LIMITER_HEADROOM = 1.0
+LIMITER_HEADROOM = 1.5
 LIMITER_LOOKAHEAD = 255  # samples (~6 ms at 44.1 kHz)
 LIMITER_MARGIN = 4 * LIMITER_LOOKAHEAD
 
