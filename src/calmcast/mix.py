@@ -84,7 +84,8 @@ class Mixer:
                 self.bells.append((e.start, sound.audio, gain))
         self.bed = None
         if bed is not None:
-            self.bed = make_loop(bed.audio, s.rate)
+            # Our own beds loop exactly as they are; anyone else's gets a crossfaded seam.
+            self.bed = bed.audio if bed.seamless else make_loop(bed.audio, s.rate)
             self.bed_gain = db(voice_lufs + s.bed_level - bed.lufs)
             self.bed_curve = self._bed_curve()
             self._control = np.arange(len(self.bed_curve), dtype=np.float64)

@@ -75,6 +75,7 @@ class Sound:
     audio: np.ndarray
     rate: int
     lufs: float
+    seamless: bool = False  # made to loop as it is (the built-in beds are)
 
     @property
     def seconds(self) -> float:
@@ -112,7 +113,8 @@ def load(ref: str, kind: str, rate: int) -> Sound:
     if not np.isfinite(lufs):
         raise AudioError(f"{path}: the {kind} is too quiet to measure")
     log.debug("%s %s: %.1f s, %.1f LUFS", kind, path.name, len(audio) / rate, lufs)
-    return Sound(path.stem, path, audio, rate, lufs)
+    seamless = kind == "ambience" and path.parent.resolve() == library_dir().resolve()
+    return Sound(path.stem, path, audio, rate, lufs, seamless)
 
 
 def _trim_bell(audio: np.ndarray, rate: int) -> np.ndarray:

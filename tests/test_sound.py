@@ -1,0 +1,158 @@
+"""Sound design: loops without clicks, ducking, bells, and loudness on every ambience."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import FIXTURES
+from test_render import ebur128
+
+from calmcast import sounds
+from calmcast.encode import write_audio
+from calmcast.errors import AudioError
+from calmcast.mix import Mixer, MixSettings, true_peaks
+from calmcast.model import Bell, Speech
+from calmcast.render import Output, Request, _voice_loudness, plan, render
+
+DENSE = str(FIXTURES / "dense.j2")
+RATE = 44100
+
+
+def mixer_for(ambience: str, minutes: float, **mix) -> tuple[Mixer, object]:
+    request = Request(DENSE, minutes=minutes, voice="espeak:en-gb", ambience=ambience,
+                      bell="bowl", mix=MixSettings(**mix))  # fmt: skip
+    p = plan(request=request)
+    bed = sounds.load(ambience, "ambience", RATE)
+    return Mixer(
+        p.timeline, p.speech, bed, p.bells, request.mix, _voice_loudness(p.speech, RATE, 2)
+    ), p
+
+
+def test_library_lists_ambiences_and_bells():
+    assert {"rain", "ocean", "stream", "wind", "brown-noise", "drone"} <= set(sounds.ambiences())
+    assert {"bowl", "gong", "chime"} <= set(sounds.bells())
+
+
+@pytest.mark.parametrize("ambience", sorted(sounds.ambiences()))
+def test_every_ambience_renders_at_broadcast_loudness(ambience, tmp_path):
+    out = tmp_path / f"{ambience}.mp3"
+    request = Request(DENSE, minutes=1.5, voice="espeak:en-gb", ambience=ambience, bell="chime")
+    render(request, Output(out))
+    lufs, peak = ebur128(out)
+    assert -17 <= lufs <= -15, lufs
+    assert peak <= -1.0, peak
+
+
+@pytest.mark.parametrize("ambience", sorted(sounds.ambiences()))
+def test_no_click_at_any_loop_seam(ambience):
+    bed = sounds.load(ambience, "ambience", RATE)
+    loop = bed.audio if bed.seamless else sounds.make_loop(bed.audio, RATE)
+    assert bed.seamless  # the built-in beds are made to loop as they are
+    own = np.percentile(np.abs(np.diff(loop, axis=0)), 99.99)
+    # Seams of the bed as the mixer plays it, from a session long enough to loop twice; with
+    # ducking and fades off its gain is constant, so the loop's own samples can be compared.
+    m, _ = mixer_for(
+        ambience, minutes=2 * len(loop) / RATE / 60 + 0.5, duck=0, fade_in=0, fade_out=0
+    )
+    for k in (1, 2):
+        seam = k * len(loop)
+        _, stem, _ = m.stems(seam - 2000, seam + 2000)
+        played = stem / np.float32(m.bed_gain)
+        assert np.allclose(played[:2000], loop[-2000:], atol=1e-5)
+        jump = np.abs(played[2000] - played[1999]).max()  # the step across the seam itself
+        assert jump <= own, (ambience, k, jump, own)
+
+
+def test_bed_ducks_under_speech_and_the_voice_stays_15_db_clear():
+    m, p = mixer_for("rain", minutes=2)
+    voice, bed, _ = (np.concatenate(x) for x in zip(*[m.stems(a, b) for a, b in m.blocks()]))
+    speaking = np.zeros(p.timeline.length, bool)
+    for e in p.timeline.events:
+        if isinstance(e.segment, Speech):
+            speaking[e.start : e.end] = True
+    v = np.mean(voice[speaking] ** 2)
+    during = np.mean(bed[speaking] ** 2)
+    quiet = ~speaking
+    quiet[: 5 * RATE] = False  # the fade-in
+    quiet[-8 * RATE :] = False  # the fade-out
+    between = np.mean(bed[quiet] ** 2)
+    margin = 10 * np.log10(v / during)
+    dip = 10 * np.log10(between / during)
+    assert margin >= 15, margin
+    assert 6 <= dip <= 12, dip  # about 9 dB by default, ramps included
+
+
+def test_ducking_curve_has_no_steps():
+    m, _ = mixer_for("rain", minutes=2)
+    steps = np.abs(np.diff(20 * np.log10(np.maximum(m.bed_curve, 1e-9))))
+    # 10 ms control points: ramps of 0.5 s and more change by well under 1 dB a step.
+    assert steps[300:-800].max() < 1.0
+
+
+def test_voice_is_never_faded():
+    m, p = mixer_for("rain", minutes=1.5, fade_in=10, fade_out=10)
+    first = next(e for e in p.timeline.events if isinstance(e.segment, Speech))
+    voice, _, _ = m.stems(first.start, first.end)
+    assert np.allclose(voice[:, 0], p.speech[0])
+
+
+def test_closing_bell_rings_out_before_the_end():
+    m, p = mixer_for("rain", minutes=1.5)
+    bells = [e for e in p.timeline.events if isinstance(e.segment, Bell)]
+    last = bells[-1]
+    assert last.start + len(p.bells["bowl"].audio) <= p.timeline.length
+
+
+def test_interval_bells_every_five_minutes():
+    request = Request(str(FIXTURES / "sample.j2"), minutes=16, voice="espeak:en-gb",
+                      bell="chime", interval_bell=300)  # fmt: skip
+    p = plan(request=request)
+    starts = [
+        e.start / RATE
+        for e in p.timeline.events
+        if isinstance(e.segment, Bell) and e.segment.name == "chime"
+    ]
+    assert {300.0, 600.0, 900.0} <= set(starts)
+
+
+def test_limiter_holds_true_peaks():
+    from calmcast.mix import limit
+
+    t = np.arange(RATE) / RATE
+    x = np.stack([np.sin(2 * np.pi * 5512.5 * t + np.pi / 4)] * 2, axis=1).astype(np.float32) * 1.5
+    y = limit(x, 0.8)
+    peaks = true_peaks(y, np.arange(len(y)))
+    assert peaks.max() <= 0.8 * 1.01
+    assert np.abs(y).max() > 0.5  # limited, not silenced
+
+
+# -- users' own files ---------------------------------------------------------------------------
+
+
+def test_8khz_mono_ambience_is_resampled_and_works(tmp_path):
+    rng = np.random.default_rng(7)
+    noise = np.convolve(rng.normal(0, 0.2, 8000 * 20), np.ones(4) / 4, mode="same").astype(
+        np.float32
+    )
+    path = tmp_path / "phone.wav"
+    write_audio(path, noise, 8000, ["-c:a", "pcm_s16le"])
+    bed = sounds.load(str(path), "ambience", RATE)
+    assert bed.audio.shape == (20 * RATE, 2)
+    out = tmp_path / "out.mp3"
+    render(Request(DENSE, minutes=1, voice="espeak:en-gb", ambience=str(path)), Output(out))
+    lufs, peak = ebur128(out)
+    assert -17 <= lufs <= -15 and peak <= -1.0
+
+
+def test_silent_ambience_is_refused(tmp_path):
+    path = tmp_path / "silence.flac"
+    write_audio(path, np.zeros((RATE * 5, 2), np.float32), RATE, ["-c:a", "flac"])
+    with pytest.raises(AudioError, match="silence.flac: the ambience is silent"):
+        sounds.load(str(path), "ambience", RATE)
+
+
+def test_too_short_ambience_is_refused(tmp_path):
+    path = tmp_path / "blip.wav"
+    write_audio(path, np.full((400, 2), 0.1, np.float32), RATE, ["-c:a", "pcm_s16le"])
+    with pytest.raises(AudioError, match="at least 1 s is needed"):
+        sounds.load(str(path), "ambience", RATE)
