@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import FIXTURES
-from test_render import ebur128
 
 from calmcast import sounds
 from calmcast.encode import write_audio
@@ -13,6 +11,8 @@ from calmcast.errors import AudioError
 from calmcast.mix import Mixer, MixSettings, true_peaks
 from calmcast.model import Bell, Speech
 from calmcast.render import Output, Request, _voice_loudness, plan, render
+from conftest import FIXTURES
+from test_render import ebur128
 
 DENSE = str(FIXTURES / "dense.j2")
 RATE = 44100
@@ -65,7 +65,9 @@ def test_no_click_at_any_loop_seam(ambience):
 
 def test_bed_ducks_under_speech_and_the_voice_stays_15_db_clear():
     m, p = mixer_for("rain", minutes=2)
-    voice, bed, _ = (np.concatenate(x) for x in zip(*[m.stems(a, b) for a, b in m.blocks()]))
+    voice, bed, _ = (
+        np.concatenate(x) for x in zip(*[m.stems(a, b) for a, b in m.blocks()], strict=True)
+    )
     speaking = np.zeros(p.timeline.length, bool)
     for e in p.timeline.events:
         if isinstance(e.segment, Speech):
@@ -97,7 +99,7 @@ def test_voice_is_never_faded():
 
 
 def test_closing_bell_rings_out_before_the_end():
-    m, p = mixer_for("rain", minutes=1.5)
+    _, p = mixer_for("rain", minutes=1.5)
     bells = [e for e in p.timeline.events if isinstance(e.segment, Bell)]
     last = bells[-1]
     assert last.start + len(p.bells["bowl"].audio) <= p.timeline.length
@@ -147,7 +149,7 @@ def test_8khz_mono_ambience_is_resampled_and_works(tmp_path):
 def test_silent_ambience_is_refused(tmp_path):
     path = tmp_path / "silence.flac"
     write_audio(path, np.zeros((RATE * 5, 2), np.float32), RATE, ["-c:a", "flac"])
-    with pytest.raises(AudioError, match="silence.flac: the ambience is silent"):
+    with pytest.raises(AudioError, match=r"silence\.flac: the ambience is silent"):
         sounds.load(str(path), "ambience", RATE)
 
 
