@@ -77,6 +77,7 @@ class Mixer:
         self.longest_speech = max((len(c) for _, c in self.speech), default=0)
         # Bells: each struck at its event, its ring overlapping what follows.
         self.bells = []
+        self.fade_out_samples = int(s.fade_out * s.rate)
         for e in timeline.events:
             if isinstance(e.segment, Bell):
                 sound = bells[e.segment.name]
@@ -151,6 +152,11 @@ class Mixer:
             a, b = max(at, lo), min(at + len(sound), hi)
             if a < b:
                 bell[a - start : b - start] += sound[a - at : b - at] * gain
+        if self.bells and hi > self.length - self.fade_out_samples:
+            # The last whisper of a ring (40 dB down) fades with the file instead of stopping.
+            tail = np.arange(lo, hi)
+            left = (self.length - tail) / max(self.fade_out_samples, 1)
+            bell[lo - start : hi - start] *= np.sin(np.clip(left, 0, 1) * np.pi / 2)[:, None]
         if self.bed is not None:
             hop = self.settings.rate / CONTROL_HZ
             pos = np.arange(lo, hi, dtype=np.float64) / hop

@@ -123,7 +123,7 @@ def plan(
     if request.bell:
         segments.append(Bell(bell))
     segments.append(Pause(timing.lead_out, timing.lead_out, kind="lead-out"))
-    segments = ring_out(segments, {n: b.seconds for n, b in bells.items()})
+    segments = ring_out(segments, {n: b.ring for n, b in bells.items()})
 
     speech = speak(spoken_by, [s.text for s in script.speech], rate, cache or SpeechCache())
     target = None if minutes is None else round(minutes * 60 * rate)

@@ -19,6 +19,8 @@ SOUND_SUFFIXES = (".ogg", ".flac", ".wav", ".mp3", ".opus", ".m4a", ".aac", ".ai
 MAX_BED_SECONDS = 600.0
 #: Seams of a looped bed are crossfaded over this long (shorter for very short files).
 LOOP_CROSSFADE = 3.0
+#: A bell has rung out when it has fallen this far below its strike (-40 dB).
+RING_FLOOR = 0.01
 #: A bell's loudness is measured over its first seconds.
 STRIKE_SECONDS = 1.5
 
@@ -80,6 +82,13 @@ class Sound:
     @property
     def seconds(self) -> float:
         return len(self.audio) / self.rate
+
+    @property
+    def ring(self) -> float:
+        """Return how long the sound stays within 40 dB of its peak: how long it is heard."""
+        level = np.abs(self.audio).max(axis=1)
+        audible = np.flatnonzero(level > level.max() * RING_FLOOR)
+        return (audible[-1] + 1) / self.rate if len(audible) else 0.0
 
 
 def loudness(audio: np.ndarray, rate: int) -> float:
