@@ -300,6 +300,36 @@ def plan(practice, minutes, duration, values, voice, rate, pitch, bell, interval
 
 
 @cli.command()
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", "folder", type=click.Path(file_okay=False, path_type=Path),
+              help="The folder to build into. Default: output/COURSE-TITLE.")  # fmt: skip
+@click.option("--force", is_flag=True, help="Make every track again, even those up to date.")
+@click.option("--check", "check_only", is_flag=True, help="Check the manifest; render nothing.")
+@click.pass_context
+def build(ctx, manifest, folder, force, check_only):
+    """Build a course MANIFEST (TOML) into a folder of tagged MP3s and a playlist."""
+    from .course import _slug, check, load_course
+    from .course import build as do_build
+
+    course = load_course(manifest)
+    if check_only:
+        check(course)
+        click.echo(f"{manifest}: {len(course.tracks)} tracks, all fine")
+        return
+    folder = folder or Path("output") / _slug(course.title)
+
+    def report(item):
+        if not ctx.obj["quiet"]:
+            took = f" in {item.seconds:.1f} s" if item.status == "made" else ""
+            click.echo(f"{item.path}: {item.status}{took}")
+
+    done = do_build(course, folder, force=force, report=report)
+    made = sum(1 for d in done if d.status == "made")
+    if not ctx.obj["quiet"]:
+        click.echo(f"{folder}: {len(done)} tracks, {made} made, {len(done) - made} up to date")
+
+
+@cli.command()
 def voices():
     """List the installed voices of every backend."""
     from .voices import list_voices

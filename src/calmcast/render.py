@@ -203,6 +203,7 @@ class Output:
     album: str | None = None
     track: str | None = None
     cover: Path | None = None
+    build: str | None = None  # a course build's fingerprint, recorded for incremental builds
 
 
 def render(request: Request, output: Output, cache: SpeechCache | None = None) -> Result:
@@ -274,6 +275,8 @@ def _tag(path: Path, p: Plan, output: Output, request: Request) -> None:
         "calmcast:ambience": request.ambience or "none",
         "calmcast:version": __version__,
     }
+    if output.build:
+        made["calmcast:build"] = output.build
     if p.script.values:
         made["calmcast:values"] = ", ".join(f"{k}={v}" for k, v in sorted(p.script.values.items()))
     tags = Tags(

@@ -1,0 +1,280 @@
+"""A course: one manifest in, a folder of tagged MP3s out, rebuilt only where something changed.
+
+Every track is read and checked before anything is spoken, so a typo in track 9 fails in a
+second, not after eight tracks of audio.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import __version__, sounds
+from .durations import parse_duration
+from .errors import CalmcastError, ConfigError
+from .mix import MixSettings
+from .render import Output, Request, render
+from .script import BUILTIN_DIR, find_practice, load_practice, render_script
+from .voices import default_voice_name, open_voice
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+log = logging.getLogger(__name__)
+
+_TRACK_KEYS = {
+    "practice", "title", "minutes", "duration", "set", "ambience", "bell", "interval_bell",
+    "voice", "rate", "pitch", "file",
+}  # fmt: skip
+_COURSE_KEYS = {"title", "guide", "description", "cover", "defaults", "track"}
+
+
+@dataclass(frozen=True)
+class Track:
+    """One track of a course, everything about it settled."""
+
+    number: int
+    file: str
+    title: str
+    request: Request
+
+
+@dataclass(frozen=True)
+class Course:
+    """A checked course manifest."""
+
+    path: Path
+    title: str
+    guide: str
+    description: str
+    cover: Path | None
+    tracks: tuple[Track, ...] = field(default=())
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "track"
+
+
+def load_course(path: str | Path) -> Course:
+    """Return the course in the manifest at `path`, with every problem reported at once."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the course: {e.strerror}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: {e}") from e
+    problems: list[str] = []
+    for key in data:
+        if key not in _COURSE_KEYS:
+            problems.append(f"unknown key {key!r}")
+    title = data.get("title")
+    if not isinstance(title, str) or not title.strip():
+        problems.append("title: expected the course's title")
+        title = path.stem
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        problems.append("defaults: expected a table")
+        defaults = {}
+    for key in defaults:
+        if key not in _TRACK_KEYS - {"practice", "title", "file"}:
+            problems.append(f"defaults: unknown key {key!r}")
+    cover = data.get("cover")
+    if cover is not None:
+        cover = (path.parent / str(cover)).resolve()
+        if not cover.is_file():
+            problems.append(f"cover: no such file {cover}")
+    raw_tracks = data.get("track", [])
+    if not isinstance(raw_tracks, list) or not raw_tracks:
+        problems.append("track: expected one or more [[track]] tables")
+        raw_tracks = []
+    tracks = []
+    total = len(raw_tracks)
+    for i, raw in enumerate(raw_tracks, start=1):
+        where = f"track {i}"
+        if not isinstance(raw, dict):
+            problems.append(f"{where}: expected a table")
+            continue
+        spec = {**defaults, **raw}
+        if isinstance(defaults.get("set"), dict) and isinstance(raw.get("set"), dict):
+            spec["set"] = {**defaults["set"], **raw["set"]}
+        track = _track(i, total, spec, path, where, problems)
+        if track:
+            tracks.append(track)
+    names = [t.file for t in tracks]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"file: {name!r} is used by more than one track")
+    if problems:
+        raise ConfigError("; ".join(f"{path}: {p}" for p in problems[:8]) + (
+            f" (and {len(problems) - 8} more)" if len(problems) > 8 else ""))  # fmt: skip
+    return Course(path, title, str(data.get("guide", "")), str(data.get("description", "")),
+                  cover, tuple(tracks))  # fmt: skip
+
+
+def _track(i, total, spec, manifest, where, problems) -> Track | None:
+    for key in spec:
+        if key not in _TRACK_KEYS:
+            problems.append(f"{where}: unknown key {key!r}")
+    practice = spec.get("practice")
+    if not isinstance(practice, str):
+        problems.append(f"{where}: practice: expected a built-in name or a template path")
+        return None
+    local = manifest.parent / practice
+    ref = str(local) if local.suffix and local.is_file() else practice
+    minutes = spec.get("minutes")
+    if "duration" in spec:
+        try:
+            minutes = parse_duration(str(spec["duration"])) / 60
+        except ValueError as e:
+            problems.append(f"{where}: duration: {e}")
+    if minutes is not None and (
+        isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes <= 0
+    ):
+        problems.append(f"{where}: minutes: expected a positive number, got {minutes!r}")
+        minutes = None
+    values = spec.get("set", {})
+    if not isinstance(values, dict):
+        problems.append(f'{where}: set: expected a table like {{ colour = "blue" }}')
+        values = {}
+    values = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in values.items()}
+    numbers = {}
+    for key in ("rate", "pitch"):
+        if key in spec and (isinstance(spec[key], bool) or not isinstance(spec[key], (int, float))):
+            problems.append(f"{where}: {key}: expected a number")
+        elif key in spec:
+            numbers[key] = float(spec[key])
+    interval = spec.get("interval_bell")
+    if interval is not None:
+        try:
+            interval = parse_duration(str(interval))
+        except ValueError as e:
+            problems.append(f"{where}: interval_bell: {e}")
+            interval = None
+    ambience = spec.get("ambience", "rain")
+    ambience = None if str(ambience).lower() == "none" else str(ambience)
+    if ambience and Path(ambience).suffix and not Path(ambience).is_absolute():
+        ambience = str(manifest.parent / ambience)
+    title = spec.get("title") or Path(practice).stem.replace("-", " ").capitalize()
+    file = spec.get("file") or f"{i:02d}-{_slug(str(title))}.mp3"
+    request = Request(
+        practice=ref, minutes=minutes, voice=spec.get("voice"), values=values,
+        ambience=ambience, bell=spec.get("bell"), interval_bell=interval,
+        mix=MixSettings(), **numbers,
+    )  # fmt: skip
+    return Track(i, str(file), str(title), request)
+
+
+def check(course: Course) -> None:
+    """Render every track's script and find every sound, before anything is spoken."""
+    problems = []
+    voices = {}
+    for t in course.tracks:
+        r = t.request
+        try:
+            if r.voice not in voices:
+                voices[r.voice] = open_voice(r.voice, r.rate, r.pitch)
+            practice = load_practice(r.practice)
+            minutes = r.minutes if r.minutes is not None else practice.minutes
+            render_script(practice, minutes, r.values, language=voices[r.voice].language)
+            if r.ambience:
+                sounds.find(r.ambience, "ambience")
+            if r.bell:
+                sounds.find(r.bell, "bell")
+        except CalmcastError as e:
+            problems.append(f"track {t.number} ({t.file}): {e.format_message()}")
+    if problems:
+        raise ConfigError(f"{course.path}: " + "; ".join(problems))
+
+
+def fingerprint(course: Course, track: Track) -> str:
+    """Return a hash of everything that decides a track's audio and tags."""
+    r = track.request
+    practice = find_practice(r.practice)
+    sources = sorted({practice, *practice.parent.glob("*.j2"), *BUILTIN_DIR.glob("*.j2")})
+    blob = {
+        "version": __version__,
+        "request": repr(r),
+        "voice": r.voice or default_voice_name(),
+        "title": track.title,
+        "course": [course.title, course.guide, course.description, len(course.tracks)],
+        "sources": {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sources},
+        "sounds": [
+            _stat(ref, kind) for ref, kind in ((r.ambience, "ambience"), (r.bell, "bell")) if ref
+        ],
+        "cover": _stat(str(course.cover), None) if course.cover else None,
+    }
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _stat(ref: str, kind: str | None) -> list:
+    path = sounds.find(ref, kind) if kind else Path(ref)
+    st = path.stat()
+    return [str(path), st.st_size, int(st.st_mtime)]
+
+
+def built_fingerprint(path: Path) -> str | None:
+    """Return the fingerprint recorded in an earlier build's file, if any."""
+    from mutagen.id3 import ID3, ID3NoHeaderError
+
+    try:
+        frames = ID3(str(path)).getall("TXXX:calmcast:build")
+    except (ID3NoHeaderError, OSError):
+        return None
+    return str(frames[0]) if frames else None
+
+
+@dataclass(frozen=True)
+class Built:
+    """What happened to one track in a build."""
+
+    track: Track
+    path: Path
+    status: str  # "made" or "up to date"
+    seconds: float = 0.0
+
+
+def build(
+    course: Course,
+    folder: str | Path,
+    force: bool = False,
+    report: Callable[[Built], None] | None = None,
+) -> list[Built]:
+    """Build every track into `folder`, skipping those already built from the same inputs."""
+    folder = Path(folder)
+    check(course)
+    folder.mkdir(parents=True, exist_ok=True)
+    done = []
+    total = len(course.tracks)
+    for t in course.tracks:
+        out = folder / t.file
+        stamp = fingerprint(course, t)
+        if not force and out.is_file() and built_fingerprint(out) == stamp:
+            item = Built(t, out, "up to date")
+        else:
+            result = render(t.request, Output(
+                out, title=t.title, artist=course.guide or None, album=course.title,
+                track=f"{t.number}/{total}", cover=course.cover, build=stamp,
+            ))  # fmt: skip
+            item = Built(t, out, "made", result.timings["total"])
+        done.append(item)
+        if report:
+            report(item)
+    _write_playlist(course, folder)
+    return done
+
+
+def _write_playlist(course: Course, folder: Path) -> None:
+    lines = ["#EXTM3U", f"#PLAYLIST:{course.title}"]
+    for t in course.tracks:
+        lines += [f"#EXTINF:-1,{course.guide + ' - ' if course.guide else ''}{t.title}", t.file]
+    tmp = folder / ".playlist.m3u8.part"
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tmp.replace(folder / "playlist.m3u8")
