@@ -64,7 +64,7 @@ CASES = {
     ),
     "unreachable max": (
         lambda t: [bad(t, "Rest. [pause 1s..2s]"), "--minutes", "10"],
-        r"bad: 10m is out of reach: .* to \d+s",
+        r"bad: 10m is out of reach: .* from [\d.]+s to [\d.]+s",
     ),
     "unknown voice": (
         lambda t: [SAMPLE, "--voice", "espeak:xx-nowhere"],
@@ -104,9 +104,8 @@ CASES = {
 @pytest.mark.parametrize("case", CASES)
 def test_bad_input_is_one_line_and_loses_nothing(case, tmp_path, existing):
     args, message = CASES[case]
-    proc = run_cli("render", *args(tmp_path), "-o", str(existing), "--voice", "espeak:en-gb")
-    if case == "unknown voice":
-        proc = run_cli("render", *args(tmp_path), "-o", str(existing))
+    # A case's own --voice comes later on the line, so it wins over the default here.
+    proc = run_cli("render", "--voice", "espeak:en-gb", *args(tmp_path), "-o", str(existing))
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
