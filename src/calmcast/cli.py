@@ -249,12 +249,11 @@ def render(
         cover=cover,
     )
     result = do_render(request, out)
-    t = result.timings
-    click.echo(
-        f"{result.path}: {format_clock(result.seconds)}, {result.loudness:.1f} LUFS, "
-        f"{result.plan.voice.name}, made in {t['total']:.1f} s",
-        err=ctx.obj["quiet"],
-    ) if not ctx.obj["quiet"] else None
+    if not ctx.obj["quiet"]:
+        click.echo(
+            f"{result.path}: {format_clock(result.seconds)}, {result.loudness:.1f} LUFS, "
+            f"{result.plan.voice.name}, made in {result.timings['total']:.1f} s"
+        )
 
 
 @cli.command()
@@ -342,6 +341,13 @@ def voices():
         raise CalmcastError("no voices installed: install libespeak-ng or calmcast[neural]")
 
 
+def _reach(p) -> tuple[str, str]:
+    """Return a practice's shortest and longest sensible minutes, as people read them."""
+    lo = f"{p.min_minutes:g}" if p.min_minutes else "?"
+    hi = f"{p.max_minutes:g}" if p.max_minutes else "any"
+    return lo, hi
+
+
 @cli.command()
 def practices():
     """List the built-in practices with their lengths and variables."""
@@ -349,8 +355,7 @@ def practices():
 
     for name in builtin_practices():
         p = load_practice(name)
-        lo = f"{p.min_minutes:g}" if p.min_minutes else "?"
-        hi = f"{p.max_minutes:g}" if p.max_minutes else "any"
+        lo, hi = _reach(p)
         default = f"{p.minutes:g}" if p.minutes else "-"
         variables = ", ".join(v.name for v in p.variables) or "-"
         click.echo(f"{name:<24} {default:>4} min  ({lo} to {hi})  {p.title}")
@@ -371,8 +376,7 @@ def show(practice, minutes, duration, values, language):
     click.echo(f"{p.title}")
     if p.description:
         click.echo(click.wrap_text(p.description, 90))
-    lo = f"{p.min_minutes:g}" if p.min_minutes else "?"
-    hi = f"{p.max_minutes:g}" if p.max_minutes else "any"
+    lo, hi = _reach(p)
     click.echo(f"length: {p.minutes or '-'} min by default, {lo} to {hi}")
     for v in p.variables:
         click.echo(f"  --set {v.name}=...  {v.help} (default: {v.default!r})")
