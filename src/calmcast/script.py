@@ -190,17 +190,13 @@ def _practice_from(meta: dict, *, name, path, shown, source, fm_lines) -> Practi
 # -- rendering ---------------------------------------------------------------------------------
 
 
-class _Loader(jinja2.FileSystemLoader):
-    """Find includes beside the practice first, then among the built-ins."""
-
-
 def environment(practice: Practice) -> SandboxedEnvironment:
     """Return the one kind of template environment: sandboxed, strict, block-trimmed."""
     folders = [str(Path(practice.path).parent)]
     if str(BUILTIN_DIR) not in folders:
         folders.append(str(BUILTIN_DIR))
     return SandboxedEnvironment(
-        loader=_Loader(folders),
+        loader=jinja2.FileSystemLoader(folders),  # beside the practice, then the built-ins
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -336,7 +332,6 @@ class _Parser:
         explicit_since_speech = False
         last_was_speech = False
         paragraph_break = False
-        pos = 0
         for para in re.finditer(r"(?:[^\n]|\n(?![ \t]*\n))+", self.text):
             paragraph_break = last_was_speech or paragraph_break
             for kind, value, offset in self._tokens(para.group(0), para.start()):
@@ -369,8 +364,6 @@ class _Parser:
                     if isinstance(seg, Pause):
                         explicit_since_speech = True
                     out.append(seg)
-            pos = para.end()
-        del pos
         return out
 
     @staticmethod
