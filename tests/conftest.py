@@ -78,3 +78,68 @@ def run_cli(
 def write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def ffmpeg_builds() -> dict[str, str]:
+    """Return the ffmpeg builds on this machine: the system's and the imageio-ffmpeg wheel's."""
+    import shutil
+
+    found = {}
+    system = shutil.which("ffmpeg")
+    if system:
+        found["system"] = system
+    try:
+        import imageio_ffmpeg
+
+        found["wheel"] = imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError):
+        pass
+    return found
+
+
+def ebur128(path, start: float | None = None, seconds: float | None = None, ffmpeg=None):
+    """Return (integrated LUFS, true peak dBTP) of a file, or a stretch of it, by ffmpeg's meter.
+
+    Only options that every ffmpeg from 4.4 on accepts: the summary is parsed from stderr.
+    """
+    import re
+
+    from calmcast.encode import ffmpeg_exe
+
+    cmd = [ffmpeg or ffmpeg_exe(), "-hide_banner", "-nostats"]
+    if start is not None:
+        cmd += ["-ss", f"{start:.3f}"]
+    if seconds is not None:
+        cmd += ["-t", f"{seconds:.3f}"]
+    cmd += ["-i", str(path), "-af", "ebur128=peak=true", "-f", "null", "-"]
+    err = subprocess.run(cmd, capture_output=True, text=True, timeout=300).stderr
+    summary = err[err.rindex("Summary:") :]
+    lufs = float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1))
+    peak = re.search(r"Peak:\s+(-?[\d.]+|-inf) dBFS", summary).group(1)
+    return lufs, float(peak)
+
+
+def decode(path, rate: int = 44100, channels: int = 2) -> np.ndarray:
+    """Return a file's audio as float32 frames x channels, decoded by ffmpeg."""
+    from calmcast.encode import ffmpeg_exe
+
+    raw = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "f32le", "-ac", str(channels),
+         "-ar", str(rate), "-"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    return np.frombuffer(raw, dtype="<f4").reshape(-1, channels)
+
+
+def user_bed(path: Path, seconds: float = 37.0, rate: int = 48000) -> Path:
+    """Write a short stereo WAV bed that is not made to loop: soft filtered noise with a swell."""
+    from calmcast.encode import write_audio
+
+    rng = np.random.default_rng(37)
+    n = int(seconds * rate)
+    noise = rng.normal(0, 0.1, (n, 2))
+    kernel = np.ones(24) / 24
+    soft = np.stack([np.convolve(noise[:, c], kernel, mode="same") for c in range(2)], axis=1)
+    swell = 0.6 + 0.4 * np.sin(np.linspace(0, 3 * np.pi, n))[:, None]
+    write_audio(path, (soft * swell).astype(np.float32), rate, ["-c:a", "pcm_s16le"])
+    return path

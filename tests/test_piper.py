@@ -86,6 +86,27 @@ def test_model_loads_once(joe):
     assert time.perf_counter() - start < 0.5
 
 
+WARM_PLAN = """
+import sys
+from calmcast.render import plan
+from calmcast.voices import piper
+p = plan("settling", minutes=float(sys.argv[1]), voice="piper:joe")
+print(len(p.speech), len(piper._models), "onnxruntime" in sys.modules)
+"""
+
+
+def test_a_warm_plan_loads_no_model(tmp_path):
+    env = {**__import__("os").environ, "CALMCAST_CACHE": str(tmp_path)}
+    run = lambda minutes: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", WARM_PLAN, minutes], capture_output=True, text=True,
+        env=env, timeout=300, check=True,
+    ).stdout.split()  # fmt: skip
+    cold = run("10")
+    assert cold[1] == "1"  # it had to speak
+    warm = run("10")
+    assert warm[0] == cold[0] and warm[1] == "0"
+
+
 def test_open_by_onnx_path(joe):
     voice = open_voice(str(MODEL))
     assert voice.name == "piper:joe"
@@ -157,8 +178,9 @@ def test_corrupt_model(tmp_path):
     garbage = tmp_path / "garbage.onnx"
     garbage.write_bytes(bytes(range(256)) * 64)
     shutil.copy(joe_package.config_path(), tmp_path / "garbage.onnx.json")
+    voice = open_voice(str(garbage))  # the model is read on the first utterance
     with pytest.raises(VoiceError, match=r"garbage\.onnx: not a loadable Piper model") as e:
-        open_voice(str(garbage))
+        voice.synthesize(SENTENCE)
     assert "\n" not in str(e.value.message)
     assert e.value.__cause__ is not None
 

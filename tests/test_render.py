@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 import subprocess
 
 import pytest
@@ -13,7 +12,7 @@ from mutagen.mp3 import MP3
 
 from calmcast.encode import ffmpeg_exe
 from calmcast.render import Output, Request, plan, render
-from conftest import FIXTURES, run_cli
+from conftest import FIXTURES, ebur128, run_cli
 
 SAMPLE = str(FIXTURES / "sample.j2")
 
@@ -27,30 +26,6 @@ def decoded_seconds(path) -> float:
     ).stdout
     rate = MP3(str(path)).info.sample_rate
     return len(raw) / 2 / rate
-
-
-def ebur128(path) -> tuple[float, float]:
-    """Return (integrated LUFS, true peak dBTP) by ffmpeg's own EBU R128 meter."""
-    err = subprocess.run(
-        [
-            ffmpeg_exe(),
-            "-hide_banner",
-            "-nostats",
-            "-i",
-            str(path),
-            "-af",
-            "ebur128=peak=true:framelog=quiet",
-            "-f",
-            "null",
-            "-",
-        ],
-        capture_output=True,
-        text=True,
-    ).stderr
-    summary = err[err.rindex("Summary:") :]
-    lufs = float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1))
-    peak = float(re.search(r"Peak:\s+(-?[\d.]+) dBFS", summary).group(1))
-    return lufs, peak
 
 
 @pytest.fixture(scope="module")

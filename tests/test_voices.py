@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from calmcast.errors import VoiceError
-from calmcast.render import speak
 from calmcast.voices import list_voices, open_voice
 from calmcast.voices.cache import SpeechCache
+from calmcast.voices.chain import VoiceChain
 from calmcast.voices.espeak import MAX_CHARS, split_text
+from calmcast.voices.speech import speak
 
 
 @pytest.fixture(scope="module")
@@ -107,19 +108,35 @@ def test_out_of_range_settings_are_refused(rate, pitch):
 def test_speech_is_cached_by_content_and_settings(tmp_path, voice):
     cache = SpeechCache(tmp_path)
     texts = ["Breathe in.", "Breathe out."]
-    first = speak(voice, texts, 44100, cache)
+    first = speak(voice, texts, VoiceChain(), cache)
     assert (cache.misses, cache.hits) == (2, 0)
-    again = speak(voice, texts, 44100, cache)
+    again = speak(voice, texts, VoiceChain(), cache)
     assert (cache.misses, cache.hits) == (2, 2)
-    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
-    speak(open_voice("espeak:en-gb", rate=120), texts, 44100, cache)
+    assert all(
+        np.array_equal(a.audio(44100), b.audio(44100)) for a, b in zip(first, again, strict=True)
+    )
+    speak(open_voice("espeak:en-gb", rate=120), texts, VoiceChain(), cache)
     assert cache.misses == 4  # another rate is other speech
+    # Another chain prepares the same speech again, without speaking it again.
+    other = speak(voice, texts, VoiceChain(peak_to_loudness=12), cache)
+    assert cache.misses == 4
+    assert not np.array_equal(other[0].audio(44100), first[0].audio(44100))
 
 
-def test_damaged_cache_entry_is_spoken_again(tmp_path, voice):
+def test_prepared_speech_has_exact_lengths_at_any_rate(tmp_path, voice):
+    (u,) = speak(voice, ["Let the breath be easy."], VoiceChain(), SpeechCache(tmp_path))
+    for rate in (22050, 32000, 44100, 48000):
+        assert len(u.audio(rate)) == u.length(rate) == round(u.frames * rate / u.rate)
+
+
+@pytest.mark.parametrize("damaged", ["prepared", "both"])
+def test_damaged_cache_entry_is_made_again(tmp_path, voice, damaged):
     cache = SpeechCache(tmp_path)
-    speak(voice, ["Soften."], 44100, cache)
-    entry = next(tmp_path.rglob("*.wav"))
-    entry.write_bytes(b"RIFF0000garbage")
-    again = speak(voice, ["Soften."], 44100, SpeechCache(tmp_path))
-    assert len(again[0]) > 4410
+    speak(voice, ["Soften."], VoiceChain(), cache)
+    next(tmp_path.rglob("*.npz")).write_bytes(b"PK garbage")
+    if damaged == "both":
+        next(tmp_path.rglob("*.wav")).write_bytes(b"RIFF0000garbage")
+    again = SpeechCache(tmp_path)
+    (second,) = speak(voice, ["Soften."], VoiceChain(), again)
+    assert second.frames > 2205
+    assert (again.misses, again.hits) == ((1, 0) if damaged == "both" else (0, 1))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 
@@ -132,7 +133,7 @@ def _minutes(minutes: float | None, duration: float | None) -> float | None:
     type=click.FloatRange(-60, 0),
     default=-20.0,
     show_default=True,
-    help="Bed loudness relative to the voice, dB.",
+    help="Bed loudness relative to the voice, LU.",
 )
 @click.option(
     "--duck",
@@ -148,7 +149,7 @@ def _minutes(minutes: float | None, duration: float | None) -> float | None:
     type=click.FloatRange(-40, -5),
     default=-16.0,
     show_default=True,
-    help="Integrated loudness target, LUFS (-19 suits mono voice-only work).",
+    help="Loudness of the voice, LUFS, measured on the speech alone (-19 suits mono).",
 )
 @click.option(
     "--sample-rate",
@@ -250,8 +251,14 @@ def render(
     )
     result = do_render(request, out)
     if not ctx.obj["quiet"]:
+        voice = (
+            f"voice {result.voice_loudness:.1f} LUFS, "
+            if math.isfinite(result.voice_loudness)
+            else "no voice, "
+        )
         click.echo(
-            f"{result.path}: {format_clock(result.seconds)}, {result.loudness:.1f} LUFS, "
+            f"{result.path}: {format_clock(result.seconds)}, {voice}"
+            f"programme {result.loudness:.1f} LUFS, peak {result.true_peak:.1f} dBTP, "
             f"{result.plan.voice.name}, made in {result.timings['total']:.1f} s"
         )
 

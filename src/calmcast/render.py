@@ -12,23 +12,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from . import __version__, sounds
 from .errors import CalmcastError, OutputError
-from .mix import Mixer, MixSettings
+from .mix import Levels, LimiterStats, Mixer, MixSettings, anchor, voice_chain
 from .model import Bell, Event, Pause, Practice, Script, Speech, Timeline
 from .script import load_practice, render_script
 from .timeline import fit, ring_out
 from .voices import Voice, open_voice
 from .voices.cache import SpeechCache
+from .voices.speech import Utterance, speak
 
 log = logging.getLogger(__name__)
-
-#: Samples quieter than this (about -60 dBFS) at either end of an utterance are trimmed.
-TRIM_LEVEL = 1e-3
-#: The loudness assumed for the voice of a practice with no speech (a silent sit).
-NOMINAL_VOICE_LUFS = -20.0
 
 
 @dataclass(frozen=True)
@@ -49,13 +43,13 @@ class Request:
 
 @dataclass
 class Plan:
-    """A practice fitted to its length, with its speech ready to mix."""
+    """A practice fitted to its length, with its speech prepared and cached, ready to mix."""
 
     practice: Practice
     script: Script
     voice: Voice
     timeline: Timeline
-    speech: list[np.ndarray]
+    speech: list[Utterance]
     bells: dict[str | None, sounds.Sound]
     request: Request
 
@@ -96,7 +90,7 @@ def plan(
     """Return the practice fitted to its length: speech synthesised, every pause placed."""
     if request is None:
         request = Request(practice_ref, minutes=minutes, voice=voice, values=dict(values or {}))
-    rate = request.mix.rate
+    rate, channels = request.mix.rate, request.mix.channels
     practice = load_practice(request.practice)
     spoken_by = open_voice(request.voice, request.rate, request.pitch)
     minutes = request.minutes if request.minutes is not None else practice.minutes
@@ -111,9 +105,9 @@ def plan(
     names = {seg.name for seg in body if isinstance(seg, Bell)}
     if request.bell or request.interval_bell:
         names.add(bell)
-    bells = {name: sounds.load(name, "bell", rate) for name in sorted(names)}
+    bells = {name: sounds.load(name, "bell", rate, channels) for name in sorted(names)}
     if request.ambience:
-        sounds.load(request.ambience, "ambience", rate)  # fail before speaking; kept cached
+        sounds.load(request.ambience, "ambience", rate, channels)  # fail before speaking
 
     timing = practice.timing
     segments = [Pause(timing.lead_in, timing.lead_in, kind="lead-in")]
@@ -125,9 +119,11 @@ def plan(
     segments.append(Pause(timing.lead_out, timing.lead_out, kind="lead-out"))
     segments = ring_out(segments, {n: b.ring for n, b in bells.items()})
 
-    speech = speak(spoken_by, [s.text for s in script.speech], rate, cache or SpeechCache())
+    texts = [s.text for s in script.speech]
+    speech = speak(spoken_by, texts, voice_chain(request.mix), cache or SpeechCache())
     target = None if minutes is None else round(minutes * 60 * rate)
-    timeline = fit(segments, [len(c) for c in speech], rate, target, name=practice.name)
+    lengths = [u.length(rate) for u in speech]
+    timeline = fit(segments, lengths, rate, target, name=practice.name)
     if request.interval_bell:
         timeline = with_interval_bells(timeline, request.interval_bell, bell)
     return Plan(practice, script, spoken_by, timeline, speech, bells, request)
@@ -143,52 +139,24 @@ def with_interval_bells(timeline: Timeline, every: float, name: str | None) -> T
     return Timeline(tuple(events), timeline.length, rate)
 
 
-def speak(voice: Voice, texts: list[str], rate: int, cache: SpeechCache) -> list[np.ndarray]:
-    """Return each text spoken and trimmed, at `rate`: from the cache, else synthesised."""
-    import soxr
-
-    key = voice.cache_key()
-    out = []
-    started = time.perf_counter()
-    for text in texts:
-        k = cache.key(key, text)
-        got = cache.get(k)
-        if got is None:
-            samples = voice.synthesize(text)
-            cache.put(k, samples, voice.sample_rate)
-            got = (samples, voice.sample_rate)
-        samples, native = got
-        samples = _trim(samples)
-        if native != rate:
-            samples = soxr.resample(samples, native, rate, quality="HQ").astype(np.float32)
-        out.append(samples)
-    log.info(
-        "speech: %d utterances, %d synthesised, %d from the cache, %.1f s",
-        len(texts),
-        cache.misses,
-        cache.hits,
-        time.perf_counter() - started,
-    )
-    return out
-
-
-def _trim(samples: np.ndarray) -> np.ndarray:
-    loud = np.flatnonzero(np.abs(samples) > TRIM_LEVEL)
-    if len(loud) == 0:
-        return samples[:0]
-    return samples[loud[0] : loud[-1] + 1]
-
-
 @dataclass(frozen=True)
 class Result:
-    """A finished render, with the figures it was made to."""
+    """A finished render, with the figures it was made to, measured as it was encoded."""
 
     path: Path
     plan: Plan
     seconds: float
-    loudness: float
-    gain_db: float
+    levels: Levels
+    loudness: float  # the whole programme's integrated loudness, LUFS
+    true_peak: float  # the programme's highest true peak, dBTP
+    limiter: LimiterStats
     timings: dict[str, float]
+
+    @property
+    def voice_loudness(self) -> float:
+        """Return the voice's loudness as the file reads, LUFS (-inf when nothing is spoken)."""
+        levels = self.levels
+        return levels.voice_lufs + levels.voice_gain - levels.codec_gain
 
 
 @dataclass(frozen=True)
@@ -207,8 +175,9 @@ class Output:
 
 
 def render(request: Request, output: Output, cache: SpeechCache | None = None) -> Result:
-    """Render the request to a finished, tagged MP3 at output.path, atomically."""
-    from .encode import Encoder
+    """Render the request to a finished, tagged MP3 at output.path, atomically, in one pass."""
+    from . import loudness
+    from .encode import Encoder, level_loss
     from .tags import check_cover
 
     timings = {}
@@ -216,30 +185,46 @@ def render(request: Request, output: Output, cache: SpeechCache | None = None) -
     # Gather and check everything that can fail before speaking or writing.
     _check_output(output.path)
     check_cover(output.cover)
-    rate = request.mix.rate
+    settings = request.mix
+    cache = cache or SpeechCache()
     p = plan(request=request, cache=cache)
-    bed = sounds.load(request.ambience, "ambience", rate) if request.ambience else None
+    bed = None
+    if request.ambience:
+        bed = sounds.load(request.ambience, "ambience", settings.rate, settings.channels)
     timings["plan"] = time.perf_counter() - t0
 
+    # Every gain is known before the first sample: the voice is the anchor.
     t = time.perf_counter()
-    voice_lufs = _voice_loudness(p.speech, rate, request.mix.channels)
-    mixer = Mixer(p.timeline, p.speech, bed, p.bells, request.mix, voice_lufs)
-    _measured, gain_db = mixer.normalise()
-    timings["measure"] = time.perf_counter() - t
+    codec = level_loss(output.bitrate, settings.rate, settings.channels, cache.folder)
+    levels = anchor(p.timeline, p.speech, bed, p.bells, settings, codec)
+    mixer = Mixer(p.timeline, p.speech, bed, p.bells, settings, levels)
+    log.info(
+        "voice %.1f LUFS as spoken, gain %+.1f dB; bed %+.1f dB",
+        levels.voice_lufs, levels.voice_gain, levels.bed_gain,
+    )  # fmt: skip
+    timings["levels"] = time.perf_counter() - t
 
+    # One pass: mix a block while ffmpeg encodes the last, measuring what goes in.
     t = time.perf_counter()
-    for attempt in range(3):
-        with Encoder(output.path, rate, request.mix.channels, output.bitrate) as enc:
-            for block in mixer.final():
-                enc.write(block)
-        if attempt == 2 or not mixer.correct(enc.loudness):
-            break
-        enc.discard()
+    meter = loudness.Meter(settings.rate, settings.channels)
+    with Encoder(output.path, settings.rate, settings.channels, output.bitrate) as enc:
+        for block in mixer.final():
+            meter.write(block)
+            enc.write(block)
     timings["mix+encode"] = time.perf_counter() - t
-    enc.commit(lambda tmp: _tag(tmp, p, output, request))
+    # The figures as the file will read: the encoder's level loss taken off what went in.
+    result = Result(
+        output.path, p, p.timeline.duration, levels, meter.loudness - codec,
+        meter.true_peak_db - codec, mixer.limiter, timings,
+    )  # fmt: skip
+    enc.commit(lambda tmp: _tag(tmp, result, output))
     timings["total"] = time.perf_counter() - t0
-    gain_db = 20 * math.log10(mixer.gain)
-    return Result(output.path, p, p.timeline.duration, enc.loudness, gain_db, timings)
+    if mixer.limiter.frames_limited:
+        log.info(
+            "safety limiter: %d frames, at most %.1f dB",
+            mixer.limiter.frames_limited, mixer.limiter.most,
+        )  # fmt: skip
+    return result
 
 
 def _check_output(path: Path) -> None:
@@ -254,22 +239,10 @@ def _check_output(path: Path) -> None:
         raise OutputError(f"{path}: the folder {folder} is not writable")
 
 
-def _voice_loudness(speech: list[np.ndarray], rate: int, channels: int) -> float:
-    """Return the loudness of all the speech, end to end, as it sits in the mix."""
-    from .encode import Meter
-
-    if sum(len(c) for c in speech) < rate // 2:
-        return NOMINAL_VOICE_LUFS
-    with Meter(rate, 1) as meter:  # clip by clip: no copy of the whole speech
-        for clip in speech:
-            meter.write(clip)
-    # The voice sits in the centre of a stereo mix: both channels count.
-    return meter.loudness + (10 * math.log10(2) if channels == 2 else 0.0)
-
-
-def _tag(path: Path, p: Plan, output: Output, request: Request) -> None:
+def _tag(path: Path, result: Result, output: Output) -> None:
     from .tags import Tags, write_tags
 
+    p, request = result.plan, result.plan.request
     rate = p.timeline.rate
     ms = lambda samples: round(samples * 1000 / rate)  # noqa: E731
     chapters = tuple((title, ms(a), ms(b)) for title, a, b in p.timeline.chapters)
@@ -279,6 +252,9 @@ def _tag(path: Path, p: Plan, output: Output, request: Request) -> None:
         "calmcast:voice": p.voice.name,
         "calmcast:ambience": request.ambience or "none",
         "calmcast:version": __version__,
+        "calmcast:loudness": _figure(result.loudness, "LUFS"),
+        "calmcast:voice-loudness": _figure(result.voice_loudness, "LUFS"),
+        "calmcast:true-peak": _figure(result.true_peak, "dBTP"),
     }
     if output.build:
         made["calmcast:build"] = output.build
@@ -302,6 +278,10 @@ def _tag(path: Path, p: Plan, output: Output, request: Request) -> None:
         raise
     except Exception as e:  # mutagen raises its own hierarchy
         raise OutputError(f"{output.path}: cannot write tags: {e}") from e
+
+
+def _figure(value: float, unit: str) -> str:
+    return f"{value:.1f} {unit}" if math.isfinite(value) else "none"
 
 
 def transcript(p: Plan) -> str:

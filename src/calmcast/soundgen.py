@@ -665,6 +665,17 @@ def synthesise(name: str) -> np.ndarray:
     raise ValueError(f"unknown sound: {name}")
 
 
+def _encoder() -> str:
+    """Return the ffmpeg that encodes the library: the imageio-ffmpeg wheel's.
+
+    The Vorbis bytes depend on the encoder build, so the library is always made by the one
+    ffmpeg every installation has, not by whatever the system provides.
+    """
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
 def _make(name: str, outdir: Path) -> tuple[Path, float, float, float]:
     """Synthesise and write one sound; return its path, seconds, peak dBFS and time taken."""
     start = time.perf_counter()
@@ -672,8 +683,9 @@ def _make(name: str, outdir: Path) -> tuple[Path, float, float, float]:
     path = sound_path(outdir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     args = ["-c:a", "libvorbis", "-q:a", str(VORBIS_QUALITY.get(name, 4))]
+    exe = _encoder()
     if name in BELLS:
-        write_audio(path, audio, RATE, args)
+        write_audio(path, audio, RATE, args, exe)
     else:
         # The loop is seamless, but the codec's error is not: it differs at the two ends and
         # shows as a step when a smooth bed (the drone) is tiled. Try the next-best cut points
@@ -682,7 +694,7 @@ def _make(name: str, outdir: Path) -> tuple[Path, float, float, float]:
         cuts = [0, *cuts[cuts != 0][: _SEAM_TRIES - 1]]  # first the cut synthesis chose
         tried = []
         for cut in cuts:
-            write_audio(path, np.roll(audio, -cut, axis=0), RATE, args)
+            write_audio(path, np.roll(audio, -cut, axis=0), RATE, args, exe)
             jump = seam_jump(decode(path, RATE, 2))
             tried.append((jump, cut))
             if jump <= _SEAM_MARGIN:
@@ -691,7 +703,7 @@ def _make(name: str, outdir: Path) -> tuple[Path, float, float, float]:
         else:
             jump, cut = min(tried)
             log.warning("%s: no cut gives a clean decoded seam; the best is %.2f", name, jump)
-            write_audio(path, np.roll(audio, -cut, axis=0), RATE, args)
+            write_audio(path, np.roll(audio, -cut, axis=0), RATE, args, exe)
     peak = 20 * np.log10(np.abs(audio).max())
     return path, len(audio) / RATE, peak, time.perf_counter() - start
 

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import json
 import logging
+import os
+import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import encode
+from . import loudness as meter
 from .errors import AudioError
 
 log = logging.getLogger(__name__)
@@ -70,7 +77,11 @@ def find(ref: str, kind: str) -> Path:
 
 @dataclass(frozen=True)
 class Sound:
-    """Decoded audio (frames x 2, float32) with its measured loudness."""
+    """Decoded audio (frames x channels) with its measured loudness.
+
+    Beds are kept as 16-bit integers (a 160 s stereo bed is 28 MB, not 56): `audio * scale`
+    is the signal, full scale at 1.
+    """
 
     name: str
     path: Path
@@ -78,6 +89,12 @@ class Sound:
     rate: int
     lufs: float
     seamless: bool = False  # made to loop as it is (the built-in beds are)
+    scale: float = 1.0
+
+    def samples(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Return frames [start, stop) as float32, full scale at 1."""
+        piece = self.audio[start:stop]
+        return piece.astype(np.float32) * np.float32(self.scale) if self.scale != 1 else piece
 
     @property
     def seconds(self) -> float:
@@ -91,24 +108,72 @@ class Sound:
         return (audible[-1] + 1) / self.rate if len(audible) else 0.0
 
 
-def loudness(audio: np.ndarray, rate: int) -> float:
-    """Return the integrated loudness (LUFS, BS.1770) of a whole clip, by ffmpeg's meter."""
-    if len(audio) < int(0.4 * rate):  # shorter than one gating block: pad with silence
-        pad = np.zeros((int(0.4 * rate) - len(audio) + 1, *audio.shape[1:]), np.float32)
-        audio = np.concatenate([audio, pad])
-    channels = 1 if audio.ndim == 1 else audio.shape[1]
-    with encode.Meter(rate, channels) as meter:
-        meter.write(audio)
-    return meter.loudness
+@functools.lru_cache(maxsize=4)
+def load(ref: str, kind: str, rate: int, channels: int = 2) -> Sound:
+    """Return a bed or bell decoded at `rate` in `channels`, checked to be usable.
 
-
-@functools.lru_cache(maxsize=16)
-def load(ref: str, kind: str, rate: int) -> Sound:
-    """Return a bed or bell decoded at `rate`, checked to be usable."""
+    Decoded sounds are kept in the cache folder, keyed by the file's path, size and time,
+    so a warm render reads them back instead of decoding and measuring them again.
+    """
     path = find(ref, kind)
+    stored = _stored_path(path, kind, rate, channels)
+    sound = _read_stored(stored, path, rate)
+    if sound is None:
+        sound = _decode(path, kind, rate, channels)
+        _store(stored, sound)
+    return sound
+
+
+#: Bump when what is stored for a decoded sound changes.
+STORED_FORMAT = 1
+
+
+def _stored_path(path: Path, kind: str, rate: int, channels: int) -> Path | None:
+    from .voices.cache import default_cache_dir
+
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    ident = [STORED_FORMAT, str(path.resolve()), st.st_size, st.st_mtime_ns, kind, rate,
+             channels, MAX_BED_SECONDS]  # fmt: skip
+    key = hashlib.sha256(json.dumps(ident).encode()).hexdigest()[:24]
+    return default_cache_dir() / "sounds" / f"{key}.npz"
+
+
+def _read_stored(stored: Path | None, path: Path, rate: int) -> Sound | None:
+    if stored is None or not stored.is_file():
+        return None
+    try:
+        with np.load(stored) as z:
+            audio, lufs, flags = z["audio"], float(z["lufs"]), z["flags"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    scale = 1 / 32768 if audio.dtype == np.int16 else 1.0
+    return Sound(path.stem, path, audio, rate, lufs, bool(flags[0]), scale)
+
+
+def _store(stored: Path | None, sound: Sound) -> None:
+    if stored is None:
+        return
+    try:
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=stored.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, audio=sound.audio, lufs=sound.lufs, flags=np.array([sound.seamless]))
+        os.replace(tmp, stored)
+    except OSError as e:  # a cache that cannot be written only costs time
+        log.debug("cannot keep decoded %s: %s", sound.path, e)
+        with contextlib.suppress(OSError, UnboundLocalError):
+            Path(tmp).unlink(missing_ok=True)
+
+
+def _decode(path: Path, kind: str, rate: int, channels: int) -> Sound:
     seconds = MAX_BED_SECONDS if kind == "ambience" else None
-    audio = encode.decode(path, rate, 2, seconds)
-    peak = float(np.max(np.abs(audio)))
+    bed = kind == "ambience"
+    audio = encode.decode(path, rate, channels, seconds, pcm16=bed)
+    scale = 1 / 32768 if bed else 1.0
+    peak = float(np.max(np.abs(audio))) * scale
     if peak < 1e-4:  # -80 dBFS
         raise AudioError(f"{path}: the {kind} is silent")
     if kind == "ambience" and len(audio) < rate:
@@ -118,12 +183,13 @@ def load(ref: str, kind: str, rate: int) -> Sound:
     if kind == "bell":
         audio = _trim_bell(audio, rate)
     # A bell is as loud as its strike, not its long fading ring.
-    lufs = loudness(audio[: int(STRIKE_SECONDS * rate)] if kind == "bell" else audio, rate)
+    lufs = meter.integrated(audio[: int(STRIKE_SECONDS * rate)] if kind == "bell" else audio, rate,
+                            scale)  # fmt: skip
     if not np.isfinite(lufs):
         raise AudioError(f"{path}: the {kind} is too quiet to measure")
     log.debug("%s %s: %.1f s, %.1f LUFS", kind, path.name, len(audio) / rate, lufs)
     seamless = kind == "ambience" and path.parent.resolve() == library_dir().resolve()
-    return Sound(path.stem, path, audio, rate, lufs, seamless)
+    return Sound(path.stem, path, audio, rate, lufs, seamless, scale)
 
 
 def _trim_bell(audio: np.ndarray, rate: int) -> np.ndarray:
@@ -134,11 +200,16 @@ def _trim_bell(audio: np.ndarray, rate: int) -> np.ndarray:
 
 
 def make_loop(audio: np.ndarray, rate: int) -> np.ndarray:
-    """Return a bed that tiles without a seam: its tail crossfaded (equal power) into its head."""
+    """Return a bed that tiles without a seam: its tail crossfaded (equal power) into its head.
+
+    The loop keeps the bed's sample type (16-bit beds stay 16-bit).
+    """
     x = min(int(LOOP_CROSSFADE * rate), len(audio) // 4)
     if x < 2:
         return audio
     t = np.linspace(0.0, np.pi / 2, x, dtype=np.float64)[:, None]
     head = audio[:x] * np.sin(t) + audio[len(audio) - x :] * np.cos(t)
-    loop = np.concatenate([head.astype(np.float32), audio[x : len(audio) - x]])
-    return loop
+    if np.issubdtype(audio.dtype, np.integer):
+        limits = np.iinfo(audio.dtype)
+        head = np.clip(np.round(head), limits.min, limits.max)
+    return np.concatenate([head.astype(audio.dtype), audio[x : len(audio) - x]])

@@ -1,4 +1,11 @@
-"""Synthesised speech cached on disk by content, so a re-render speaks nothing twice."""
+"""Speech cached on disk by content, so a re-render speaks nothing twice.
+
+Two layers, both keyed by a hash of what made them:
+- `speech/`: what a voice said, as synthesised (mono 16-bit WAV at the voice's rate);
+- `prepared/`: that utterance after the voice chain, as the mix uses it, with its energy
+  profile and the chain's statistics (`.npz`). A render with a warm cache reads only these,
+  and a plan reads only their lengths.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ import logging
 import os
 import tempfile
 import wave
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -28,19 +36,27 @@ def default_cache_dir() -> Path:
 
 
 class SpeechCache:
-    """A folder of mono 16-bit WAV files named by the hash of (voice settings, text)."""
+    """A folder of synthesised and prepared utterances named by the hash of their inputs."""
 
     def __init__(self, folder: str | Path | None = None) -> None:
         self.folder = Path(folder) if folder else default_cache_dir()
-        self.hits = 0
-        self.misses = 0
+        self.hits = 0  # utterances found spoken already
+        self.misses = 0  # utterances the voice had to speak
 
     def key(self, voice_key: str, text: str) -> str:
+        """Return the key of `text` spoken by the voice whose settings are `voice_key`."""
         blob = json.dumps([FORMAT, voice_key, text], ensure_ascii=False).encode()
         return hashlib.sha256(blob).hexdigest()
 
+    def prepared_key(self, key: str, chain_key: str) -> str:
+        """Return the key of utterance `key` after the voice chain named `chain_key`."""
+        return hashlib.sha256(f"{key}|{chain_key}".encode()).hexdigest()
+
     def path(self, key: str) -> Path:
         return self.folder / "speech" / key[:2] / f"{key}.wav"
+
+    def prepared_path(self, key: str) -> Path:
+        return self.folder / "prepared" / key[:2] / f"{key}.npz"
 
     def get(self, key: str) -> tuple[np.ndarray, int] | None:
         """Return (samples, rate) for `key`, or None if absent or unreadable."""
@@ -53,23 +69,88 @@ class SpeechCache:
             if not isinstance(e, FileNotFoundError):
                 log.warning("%s: damaged cache entry, speaking it again", path)
             return None
-        self.hits += 1
         return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0, rate
 
     def put(self, key: str, samples: np.ndarray, rate: int) -> None:
         """Store samples atomically: readers see the whole file or none."""
-        path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
         pcm = (np.clip(samples, -1.0, 32767 / 32768) * 32768.0).round().astype("<i2")
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f, wave.open(f, "wb") as w:
+
+        def write(f) -> None:
+            with wave.open(f, "wb") as w:
                 w.setnchannels(1)
                 w.setsampwidth(2)
                 w.setframerate(rate)
                 w.writeframes(pcm.tobytes())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        self.misses += 1
+
+        _atomic(self.path(key), write)
+
+    def get_prepared(self, key: str) -> Entry | None:
+        """Return the prepared utterance stored under `key`, or None if absent or damaged."""
+        path = self.prepared_path(key)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path) as z:
+                header = z["header"]
+            rate, frames = int(header[0]), int(header[1])
+            if rate <= 0 or frames < 0:
+                raise ValueError("bad header")
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, IndexError):
+            log.warning("%s: damaged cache entry, preparing it again", path)
+            return None
+        return Entry(path, rate, frames)
+
+    def put_prepared(
+        self, key: str, audio: np.ndarray, rate: int, bins: np.ndarray, stats: dict
+    ) -> Entry:
+        """Store a prepared utterance atomically and return its entry."""
+        path = self.prepared_path(key)
+        pcm = (np.clip(audio, -1.0, 32767 / 32768) * 32768.0).round().astype("<i2")
+        arrays = {
+            "header": np.array([rate, len(pcm)], np.int64),
+            "audio": pcm,
+            "bins": np.asarray(bins, np.float64),
+            "stats": np.array(json.dumps(stats)),
+        }
+        _atomic(path, lambda f: np.savez(f, **arrays))
+        return Entry(path, rate, len(pcm))
+
+
+class Entry:
+    """A prepared utterance on disk: its rate and length are known, its audio read on demand."""
+
+    __slots__ = ("frames", "path", "rate")
+
+    def __init__(self, path: Path, rate: int, frames: int) -> None:
+        self.path = path
+        self.rate = rate
+        self.frames = frames
+
+    def audio(self) -> np.ndarray:
+        """Return the samples as mono float32 at `rate`."""
+        with np.load(self.path) as z:
+            pcm = z["audio"]
+        return pcm.astype(np.float32) / np.float32(32768.0)
+
+    def bins(self) -> np.ndarray:
+        """Return the K-weighted energy profile (sums of squares per 10 ms, at `rate`)."""
+        with np.load(self.path) as z:
+            return z["bins"]
+
+    def stats(self) -> dict:
+        """Return what the voice chain did to this utterance."""
+        with np.load(self.path) as z:
+            return json.loads(str(z["stats"]))
+
+
+def _atomic(path: Path, write) -> None:
+    """Write a file through `write(file)` so that readers see all of it or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -31,6 +31,9 @@ from . import MEDITATION_WPM, VoiceInfo
 
 log = logging.getLogger(__name__)
 
+#: espeak's own volume (pyttsx3's 0-1 scale; 1 is espeak's 100). At full volume its formant
+#: pulses reach 0 dBFS and can clip; half leaves 6 dB of headroom at the source.
+VOLUME = 0.5
 #: Longest text handed to espeak in one call; longer text is spoken in pieces and joined.
 MAX_CHARS = 1200
 _lock = threading.RLock()
@@ -113,6 +116,7 @@ class _Engine:
             voice_id, rate, pitch = settings
             engine.setProperty("voice", voice_id)
             engine.setProperty("rate", round(rate))
+            engine.setProperty("volume", VOLUME)
             if pitch is not None:
                 engine.setProperty("pitch", round(pitch))
             self.settings = settings
@@ -195,7 +199,10 @@ class EspeakVoice:
         self.sample_rate = 22050
 
     def cache_key(self) -> str:
-        return f"espeak|{self.voice_id}|rate={self.rate:g}|pitch={self.pitch}|{_version()}"
+        return (
+            f"espeak|{self.voice_id}|rate={self.rate:g}|pitch={self.pitch}|volume={VOLUME:g}"
+            f"|{_version()}"
+        )
 
     def synthesize(self, text: str) -> np.ndarray:
         """Return `text` spoken, as mono float32 at 22050 Hz."""

@@ -25,7 +25,7 @@ import os
 import re
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from importlib.util import find_spec
 from pathlib import Path
@@ -230,18 +230,33 @@ class LoadedModel:
     config: Path
     voice: Any  # piper.PiperVoice
     language: str
-    _digest: str | None = field(default=None, repr=False)
 
     def digest(self) -> str:
-        """Return a hash of the model and its config, computed on first use."""
-        if self._digest is None:
-            h = hashlib.sha256()
-            for path in (self.config, self.model):
-                with path.open("rb") as f:
-                    while block := f.read(1 << 20):
-                        h.update(block)
-            self._digest = h.hexdigest()[:16]
-        return self._digest
+        """Return a hash of the model and its config."""
+        return file_digest(self.model, self.config)
+
+
+_digests: dict[tuple, str] = {}
+
+
+def file_digest(*paths: Path) -> str:
+    """Return a hash of the files' contents, computed once per process while they are unchanged."""
+    stamp = []
+    for path in paths:
+        try:
+            st = path.stat()
+        except OSError as e:
+            raise VoiceError(f"{path}: cannot be read: {e.strerror}") from e
+        stamp.append((str(path.resolve()), st.st_size, st.st_mtime_ns))
+    key = tuple(stamp)
+    if key not in _digests:
+        h = hashlib.sha256()
+        for path in paths:
+            with path.open("rb") as f:
+                while block := f.read(1 << 20):
+                    h.update(block)
+        _digests[key] = h.hexdigest()[:16]
+    return _digests[key]
 
 
 #: Loaded models by (resolved path, size, mtime): a replaced file loads afresh.
@@ -302,37 +317,56 @@ def _load(model: Path, config: Path) -> LoadedModel:
 
 
 class PiperVoice:
-    """A Piper model speaking at a fixed pace."""
+    """A Piper model speaking at a fixed pace; the model is loaded on the first utterance.
 
-    def __init__(self, name: str, loaded: LoadedModel, rate: float | None) -> None:
+    Everything a cache key needs (the model's digest, its config, the pace) is known without
+    loading it, so a render whose speech is all cached never starts onnxruntime.
+    """
+
+    def __init__(self, name: str, model: Path, config: Path, rate: float | None) -> None:
         self.name = name
-        self.model = loaded
-        self.language = loaded.language
-        self.sample_rate = int(loaded.voice.config.sample_rate)
+        self.model_path = model
+        self.config_path = config
+        settings = _read_config(config)
+        try:
+            self.sample_rate = int(settings["audio"]["sample_rate"])
+            inference = settings.get("inference") or {}
+            self.noise = (
+                float(inference.get("noise_scale", 0.667)),
+                float(inference.get("noise_w", 0.8)),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise VoiceError(f"{config}: not a Piper voice config (bad or missing {e})") from e
+        self.language = _language(settings)
         self.rate = float(rate) if rate else float(MEDITATION_WPM)
         if not MIN_WPM <= self.rate <= MAX_WPM:
             raise VoiceError(
                 f"--rate {self.rate:g}: Piper speaks {MIN_WPM:g} to {MAX_WPM:g} words a minute"
             )
         self.length_scale = length_scale(self.rate)
-        self.settings = _piper().SynthesisConfig(length_scale=self.length_scale)
+
+    @property
+    def model(self) -> LoadedModel:
+        """Return the loaded model, loading it (once per process) on first use."""
+        return load_model(self.model_path, self.config_path)
 
     def cache_key(self) -> str:
-        s, config = self.settings, self.model.voice.config
-        noise = (s.noise_scale or config.noise_scale, s.noise_w_scale or config.noise_w_scale)
+        # Piper's SynthesisConfig defaults: no speaker, normalised audio, volume 1.
         return (
-            f"piper|{self.model.digest()}|length_scale={s.length_scale:.4f}"
-            f"|noise={noise[0]:g},{noise[1]:g}|speaker={s.speaker_id}"
-            f"|normalize={s.normalize_audio}|volume={s.volume:g}|piper-tts-{piper_version()}"
+            f"piper|{file_digest(self.model_path, self.config_path)}"
+            f"|length_scale={self.length_scale:.4f}|noise={self.noise[0]:g},{self.noise[1]:g}"
+            f"|speaker=None|normalize=True|volume=1|piper-tts-{piper_version()}"
         )
 
     def synthesize(self, text: str) -> np.ndarray:
         """Return `text` spoken as one utterance, mono float32 at `sample_rate`."""
         if not text.strip():
             return np.zeros(0, np.float32)
+        loaded = self.model
+        settings = _piper().SynthesisConfig(length_scale=self.length_scale)
         try:
             # Piper yields one chunk per sentence, each already ending in its own short rest.
-            chunks = [c.audio_float_array for c in self.model.voice.synthesize(text, self.settings)]
+            chunks = [c.audio_float_array for c in loaded.voice.synthesize(text, settings)]
         except Exception as e:  # onnxruntime's errors derive from Exception directly
             raise VoiceError(f"{self.name} could not speak {text[:40]!r}: {e}") from e
         if not chunks:
@@ -367,7 +401,7 @@ class PiperBackend:
         if not self.available():
             raise VoiceError("Piper voices need piper-tts: pip install 'calmcast[neural]'")
         name, model, config = _resolve(voice_id.removeprefix("piper:").strip())
-        voice = PiperVoice(name, load_model(model, config), rate)
+        voice = PiperVoice(name, model, config, rate)
         if pitch is not None:
             # A warning, not an error: a pitch set for espeak must not break a practice
             # when installing the neural extra makes Piper the default voice.
@@ -377,12 +411,16 @@ class PiperBackend:
 
 @functools.cache
 def _importable() -> bool:
+    """Return whether piper-tts and onnxruntime are installed, without importing them.
+
+    Importing them costs 50 MB and a tenth of a second; a render whose speech is all cached
+    never needs them. A broken install shows when the first utterance is spoken.
+    """
     try:
-        _piper()
-    except (ImportError, OSError) as e:
+        return all(find_spec(name) is not None for name in ("piper", "onnxruntime"))
+    except (ImportError, ValueError) as e:
         log.debug("piper unavailable: %s", e)
         return False
-    return True
 
 
 def _resolve(voice_id: str) -> tuple[str, Path, Path]:

@@ -1,0 +1,115 @@
+"""A practice's speech: each utterance spoken once, prepared by the voice chain, cached.
+
+`speak()` returns light `Utterance` handles. Their lengths are known from the cache without
+reading a sample (a warm plan reads no audio and loads no voice model); the mix reads each
+utterance's audio only while it is playing, so memory stays flat however much is said.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from . import Voice
+from .cache import Entry, SpeechCache
+from .chain import BIN_SECONDS, VoiceChain
+
+log = logging.getLogger(__name__)
+
+#: Samples quieter than this (about -60 dBFS) at either end of an utterance are trimmed.
+TRIM_LEVEL = 1e-3
+
+
+@dataclass(frozen=True, eq=False)
+class Utterance:
+    """One prepared utterance: its text, and its audio on disk at the voice's own rate."""
+
+    text: str
+    entry: Entry
+
+    @property
+    def rate(self) -> int:
+        return self.entry.rate
+
+    @property
+    def frames(self) -> int:
+        return self.entry.frames
+
+    def length(self, rate: int) -> int:
+        """Return its length in samples at `rate` (resampled utterances are exactly this long)."""
+        return round(self.frames * rate / self.entry.rate)
+
+    def audio(self, rate: int) -> np.ndarray:
+        """Return its samples as mono float32 at `rate`, exactly `length(rate)` long."""
+        samples = self.entry.audio()
+        if rate != self.entry.rate and len(samples):
+            import soxr
+
+            samples = soxr.resample(samples, self.entry.rate, rate, quality="HQ")
+        return _exact(samples.astype(np.float32, copy=False), self.length(rate))
+
+    def energy(self) -> tuple[np.ndarray, float]:
+        """Return its K-weighted energy per bin, scaled to sums at 1 Hz, and the bin seconds.
+
+        Energies are per-second sums so that pieces at different rates add up: multiply by
+        the output rate for sums of squares there.
+        """
+        return self.entry.bins() / self.entry.rate, BIN_SECONDS
+
+    def stats(self) -> dict:
+        """Return what the voice chain did to it."""
+        return self.entry.stats()
+
+
+def speak(voice: Voice, texts: list[str], chain: VoiceChain, cache: SpeechCache) -> list[Utterance]:
+    """Return each text spoken and prepared: from the cache where it can, else synthesised."""
+    voice_key = voice.cache_key()
+    chain_key = chain.key()
+    started = time.perf_counter()
+    out = []
+    for text in texts:
+        key = cache.key(voice_key, text)
+        prepared = cache.prepared_key(key, chain_key)
+        entry = cache.get_prepared(prepared)
+        if entry is None:
+            got = cache.get(key)
+            if got is None:
+                samples = voice.synthesize(text)
+                cache.put(key, samples, voice.sample_rate)
+                got = (samples, voice.sample_rate)
+                cache.misses += 1
+            else:
+                cache.hits += 1
+            samples, rate = got
+            done = chain.process(trim(samples), rate)
+            entry = cache.put_prepared(prepared, done.audio, rate, done.bins, asdict(done.stats))
+        else:
+            cache.hits += 1
+        out.append(Utterance(text, entry))
+    log.info(
+        "speech: %d utterances, %d synthesised, %d from the cache, %.1f s",
+        len(texts),
+        cache.misses,
+        cache.hits,
+        time.perf_counter() - started,
+    )
+    return out
+
+
+def trim(samples: np.ndarray) -> np.ndarray:
+    """Return samples without the near-silence at either end."""
+    loud = np.flatnonzero(np.abs(samples) > TRIM_LEVEL)
+    if len(loud) == 0:
+        return samples[:0]
+    return samples[loud[0] : loud[-1] + 1]
+
+
+def _exact(samples: np.ndarray, length: int) -> np.ndarray:
+    if len(samples) == length:
+        return samples
+    if len(samples) > length:
+        return samples[:length]
+    return np.concatenate([samples, np.zeros(length - len(samples), np.float32)])
