@@ -132,7 +132,7 @@ def decode(path, rate: int = 44100, channels: int = 2) -> np.ndarray:
 
 
 def user_bed(path: Path, seconds: float = 37.0, rate: int = 48000) -> Path:
-    """Write a short stereo WAV bed that is not made to loop: soft filtered noise with a swell."""
+    """Write a short stereo WAV bed that is not made to loop: soft filtered noise, swelling a little."""
     from calmcast.encode import write_audio
 
     rng = np.random.default_rng(37)
@@ -140,6 +140,6 @@ def user_bed(path: Path, seconds: float = 37.0, rate: int = 48000) -> Path:
     noise = rng.normal(0, 0.1, (n, 2))
     kernel = np.ones(24) / 24
     soft = np.stack([np.convolve(noise[:, c], kernel, mode="same") for c in range(2)], axis=1)
-    swell = 0.6 + 0.4 * np.sin(np.linspace(0, 3 * np.pi, n))[:, None]
+    swell = 0.9 + 0.1 * np.sin(np.linspace(0, 3 * np.pi, n))[:, None]
     write_audio(path, (soft * swell).astype(np.float32), rate, ["-c:a", "pcm_s16le"])
     return path

@@ -79,7 +79,8 @@ class Meter:
         self._energy: list[float] = []
         self._partial = 0.0
         self._partial_n = 0
-        self.true_peak = 0.0  # linear
+        self._peak = 0.0  # linear, over the frames whose neighbours have all been seen
+        self._recent = np.zeros((0, channels))  # the last frames, for the next block's peaks
 
     def write(self, block: np.ndarray) -> None:
         """Measure the next frames (frames x channels, or mono frames)."""
@@ -92,7 +93,7 @@ class Meter:
             return
         if len(block) == 0:
             return
-        self.true_peak = max(self.true_peak, true_peak(block))
+        self._track_peak(block)
         weighted, self._zi = dsp.sosfilt(self._sos, block, self._zi)
         power = np.einsum("fc,fc->f", weighted, weighted)
         # Fill the sub-block left open by the last write, then whole sub-blocks.
@@ -123,10 +124,28 @@ class Meter:
             return to_lufs(self._partial / self._partial_n)
         return gated(np.array(energy), self.step)
 
+    def _track_peak(self, block: np.ndarray) -> None:
+        """Take the true peak of the frames whose neighbours on both sides are now known."""
+        reach = _TAPS
+        seen = np.concatenate([self._recent, block])
+        first = max(len(self._recent) - reach, 0)
+        last = len(seen) - reach
+        if last > first:
+            self._peak = max(self._peak, true_peak(seen, first, last))
+        self._recent = seen[max(last - reach, 0) :]
+
+    @property
+    def true_peak(self) -> float:
+        """Return the highest true peak so far (linear): the signal ends where writing stopped."""
+        tail = self._recent
+        pending = true_peak(tail, max(len(tail) - _TAPS, 0), len(tail)) if len(tail) else 0.0
+        return max(self._peak, pending)
+
     @property
     def true_peak_db(self) -> float:
         """Return the highest true peak so far, dBTP."""
-        return 20 * math.log10(self.true_peak) if self.true_peak > 0 else -math.inf
+        peak = self.true_peak
+        return 20 * math.log10(peak) if peak > 0 else -math.inf
 
 
 def integrated(audio: np.ndarray, rate: int, scale: float = 1.0) -> float:
@@ -152,18 +171,24 @@ def frame_peaks(x: np.ndarray) -> np.ndarray:
     return peak
 
 
-def _interpolators(taps: int = 12) -> tuple[np.ndarray, np.ndarray]:
-    """Return tap offsets and windowed-sinc filters for the points 1/4, 2/4, 3/4 between frames."""
+def _interpolators(taps: int = 24, beta: float = 8.0) -> tuple[np.ndarray, np.ndarray]:
+    """Return tap offsets and Kaiser-windowed sinc filters for the points 1/4, 2/4, 3/4 on.
+
+    48 taps a phase interpolate any sine up to 0.45 of the rate within 0.1 % (BS.1770's own
+    example filter has 12).
+    """
     offsets = np.arange(-taps + 1, taps + 1)
     filters = []
     for frac in (0.25, 0.5, 0.75):
         t = offsets - frac
-        h = np.sinc(t) * (0.5 + 0.5 * np.cos(np.pi * t / (taps + 1)))
+        window = np.i0(beta * np.sqrt(1 - (t / (taps + 0.5)) ** 2)) / np.i0(beta)
+        h = np.sinc(t) * window
         filters.append(h / h.sum())
     return offsets, np.array(filters).T.astype(np.float32)
 
 
-_OFFSETS, _PHASES = _interpolators()
+_TAPS = 24
+_OFFSETS, _PHASES = _interpolators(_TAPS)
 
 
 def true_peaks(x: np.ndarray, frames: np.ndarray) -> np.ndarray:
@@ -173,20 +198,25 @@ def true_peaks(x: np.ndarray, frames: np.ndarray) -> np.ndarray:
     """
     if x.ndim == 1:
         x = x[:, None]
-    idx = np.clip(frames[:, None] + _OFFSETS[None, :], 0, len(x) - 1)
-    between = np.einsum("fkc,kp->fpc", x[idx], _PHASES)
+    idx = frames[:, None] + _OFFSETS[None, :]
+    inside = (idx >= 0) & (idx < len(x))  # beyond either end is silence
+    near = x[np.clip(idx, 0, len(x) - 1)] * inside[:, :, None]
+    between = np.einsum("fkc,kp->fpc", near, _PHASES)
     return np.maximum(frame_peaks(x[frames]), np.abs(between).max(axis=(1, 2)))
 
 
-def true_peak(x: np.ndarray) -> float:
-    """Return the true peak of x (linear), oversampling only the frames near its highest."""
-    peaks = frame_peaks(x)
+def true_peak(x: np.ndarray, start: int = 0, stop: int | None = None) -> float:
+    """Return the true peak (linear) of frames [start, stop) of x, silence beyond its ends.
+
+    Only the frames within 3 dB of the highest sample are oversampled.
+    """
+    peaks = frame_peaks(x)[start:stop]
     if len(peaks) == 0:
         return 0.0
     top = float(peaks.max())
     if top == 0:
         return 0.0
-    near = np.flatnonzero(peaks >= top * 10 ** (-TRUE_PEAK_SEARCH_DB / 20))
+    near = np.flatnonzero(peaks >= top * 10 ** (-TRUE_PEAK_SEARCH_DB / 20)) + start
     return max(top, float(true_peaks(x, near).max()))
 
 

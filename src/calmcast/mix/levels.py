@@ -22,9 +22,9 @@ from ..voices.speech import Utterance
 #: MP3 encoding lifts true peaks a little: measured up to 0.4 dB on speech at 64 kbit/s, and
 #: below the input at 128 kbit/s. The mix is held this far under the file's ceiling.
 ENCODE_MARGIN = 0.6
-#: The voice chain leaves this much more, for the few tenths of a dB by which the voice's
+#: The voice chain leaves this much more, for the tenth of a dB or two by which the voice's
 #: loudness on the timeline can differ from its utterances' own.
-VOICE_MARGIN = 0.5
+VOICE_MARGIN = 0.25
 #: The most an encoder's level loss (`encode.level_loss`, 0.44 dB for LAME at 128k) is made
 #: up inside the voice's peak budget; the voice chain does not depend on the bitrate.
 CODEC_ALLOWANCE = 0.5

@@ -32,7 +32,7 @@ import numpy as np
 from .. import dsp, loudness
 
 #: Bump when the chain's processing changes, so cached utterances are prepared again.
-CHAIN_VERSION = 2
+CHAIN_VERSION = 3
 #: The compressor's threshold sits this far below the allowed peak, clamped to the range below.
 THRESHOLD_BELOW_PEAK = 11.0
 THRESHOLD_RANGE = (0.0, 6.0)
@@ -157,7 +157,14 @@ class VoiceChain:
             again = loudness.peak_need(x, ceiling * 10 ** (-loss / 20))
             gain = loudness.smooth_dip(again, reach) if again is not None else gain
         made_up = 10 ** ((self.reference - clip_loudness(x * gain, rate)) / 20)
-        return x * gain * made_up, -20 * np.log10(gain)
+        y = x * gain * made_up
+        # Making up the loss can lift a peak a hair over: hold those once more, as they are.
+        over = loudness.peak_need(y, ceiling)
+        if over is not None:
+            again = loudness.smooth_dip(over, reach)
+            y *= again
+            gain *= again
+        return y, -20 * np.log10(gain)
 
 
 @dataclass(frozen=True)
