@@ -50,8 +50,14 @@ register_backend(FakeBackend())
 
 @pytest.fixture(scope="session", autouse=True)
 def _cache_dir(tmp_path_factory):
-    """Keep the tests' speech cache apart from the user's, shared across the session."""
-    folder = tmp_path_factory.mktemp("cache")
+    """Keep the tests' speech cache apart from the user's, shared across the session.
+
+    $CALMCAST_TEST_CACHE keeps it between runs (a quicker loop while developing); CI starts
+    from an empty one, so the cold path is always tested there.
+    """
+    kept = os.environ.get("CALMCAST_TEST_CACHE")
+    folder = Path(kept) if kept else tmp_path_factory.mktemp("cache")
+    folder.mkdir(parents=True, exist_ok=True)
     os.environ["CALMCAST_CACHE"] = str(folder)
     return folder
 

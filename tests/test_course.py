@@ -30,6 +30,7 @@ set = {{ name = "Ana" }}
 """
 
 
+@pytest.mark.slow
 def test_build_makes_a_tagged_folder_and_then_only_what_changed(tmp_path):
     manifest = write(tmp_path / "course.toml", MANIFEST)
     out = tmp_path / "out"

@@ -95,6 +95,7 @@ print(len(p.speech), len(piper._models), "onnxruntime" in sys.modules)
 """
 
 
+@pytest.mark.slow
 def test_a_warm_plan_loads_no_model(tmp_path):
     env = {**__import__("os").environ, "CALMCAST_CACHE": str(tmp_path)}
     run = lambda minutes: subprocess.run(  # noqa: E731

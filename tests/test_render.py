@@ -43,6 +43,7 @@ def fifteen(tmp_path_factory):
     return result, out
 
 
+@pytest.mark.slow
 def test_fifteen_minutes_is_fifteen_minutes(fifteen):
     _result, out = fifteen
     assert abs(decoded_seconds(out) - 900) <= 0.05
@@ -50,6 +51,7 @@ def test_fifteen_minutes_is_fifteen_minutes(fifteen):
     assert int(str(ID3(str(out))["TLEN"])) == 900_000
 
 
+@pytest.mark.slow
 def test_every_tag_is_written(fifteen):
     result, out = fifteen
     tags = ID3(str(out))
@@ -71,6 +73,7 @@ def test_every_tag_is_written(fifteen):
     assert made["calmcast:version"]
 
 
+@pytest.mark.slow
 def test_chapters_read_back_match_the_plan(fifteen):
     result, out = fifteen
     tags = ID3(str(out))
@@ -92,6 +95,7 @@ def test_chapters_read_back_match_the_plan(fifteen):
     assert got[-1][2] == 900_000
 
 
+@pytest.mark.slow
 def test_loudness_and_peak_read_back(fifteen):
     lufs, peak = ebur128(fifteen[1])
     assert -17 <= lufs <= -15
@@ -133,6 +137,7 @@ def test_rerender_at_another_length_speaks_nothing_new(tmp_path):
     assert first > 5 and again.misses == 0 and again.hits == first
 
 
+@pytest.mark.slow
 def test_voice_only_mono_render(tmp_path):
     out = tmp_path / "voice.mp3"
     proc = run_cli(
@@ -171,6 +176,7 @@ def test_the_fake_voice_times_exactly():
     assert p.timeline.length == 3 * 60 * 44100
 
 
+@pytest.mark.slow
 def test_memory_stays_flat_for_long_sessions(tmp_path):
     """Mixing streams blocks: an 8-minute session needs hardly more memory than a 2-minute one."""
     script = (

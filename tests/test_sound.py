@@ -31,6 +31,7 @@ def test_library_lists_ambiences_and_bells():
     assert {"bowl", "gong", "chime"} <= set(sounds.bells())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ambience", sorted(sounds.ambiences()))
 def test_every_ambience_renders_at_broadcast_loudness(ambience, tmp_path):
     out = tmp_path / f"{ambience}.mp3"

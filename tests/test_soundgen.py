@@ -50,6 +50,7 @@ def test_library_holds_every_sound_and_its_sources():
     assert "scripts/make-ambience" in sources
 
 
+@pytest.mark.slow
 def test_regenerating_gives_the_committed_bytes(tmp_path):
     # One bed and one bell keep this quick; scripts/make-ambience remakes them all.
     names = ["brown-noise", "chime"]

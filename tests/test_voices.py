@@ -74,6 +74,7 @@ def test_hundred_utterances_in_a_row_none_lost_or_swapped(voice, capfd):
         assert abs(spoken(voice.synthesize(texts[i])) - first[i]) < 0.03 * first[i] + 0.01
 
 
+@pytest.mark.slow
 def test_twenty_thousand_character_paragraph(voice, capfd):
     paragraph = " ".join(f"Let the breath come and go, wave {i}, resting." for i in range(450))
     assert len(paragraph) > 20_000

@@ -24,6 +24,9 @@ from .voices.speech import Utterance, speak
 
 log = logging.getLogger(__name__)
 
+#: Beyond this much safety limiting (dB) the render says so: something is too loud for its place.
+LIMITER_WARNING = 3.0
+
 
 @dataclass(frozen=True)
 class Request:
@@ -220,9 +223,13 @@ def render(request: Request, output: Output, cache: SpeechCache | None = None) -
     enc.commit(lambda tmp: _tag(tmp, result, output))
     timings["total"] = time.perf_counter() - t0
     if mixer.limiter.frames_limited:
-        log.info(
-            "safety limiter: %d frames, at most %.1f dB",
+        # The voice chain holds the voice's peaks; what is left is a bell over speech, or a
+        # bed asked to be nearly as loud as the voice.
+        report = log.warning if mixer.limiter.most > LIMITER_WARNING else log.info
+        report(
+            "the safety limiter lowered %d frames, by at most %.1f dB%s",
             mixer.limiter.frames_limited, mixer.limiter.most,
+            " (lower --bed-level or use a softer sound)" if report is log.warning else "",
         )  # fmt: skip
     return result
 
