@@ -146,7 +146,7 @@ def _minutes(minutes: float | None, duration: float | None) -> float | None:
 @click.option("--fade-out", type=Duration(), default=6.0, show_default=True, help="Bed fade-out.")
 @click.option(
     "--loudness",
-    type=click.FloatRange(-40, -5),
+    type=click.FloatRange(-30, -10),
     default=-16.0,
     show_default=True,
     help="Loudness of the voice, LUFS, measured on the speech alone (-19 suits mono).",

@@ -240,3 +240,28 @@ def _crest(x: np.ndarray) -> float:
 
 def _db(x: float) -> float:
     return 20 * math.log10(x) if x > 0 else -math.inf
+
+
+def summarise(done: list[Prepared]) -> dict[str, float]:
+    """Return what the chain did over many utterances, weighted by their length."""
+    stats = [d.stats for d in done if len(d.audio)]
+    if not stats:
+        return {}
+    weights = np.array([len(d.audio) for d in done if len(d.audio)], float)
+    weights /= weights.sum()
+
+    def each(name: str) -> np.ndarray:
+        return np.array([getattr(s, name) for s in stats])
+
+    return {
+        "utterances": len(stats),
+        "seconds": sum(len(d.audio) / d.rate for d in done),
+        "plr_before": float(np.median(each("plr_before"))),
+        "plr_after": float(np.median(each("plr_after"))),
+        "plr_after_highest": float(each("plr_after").max()),
+        "compressed": float(weights @ each("compressed")),
+        "limited": float(weights @ each("limited")),
+        "limiting_max": float(each("limiting_max").max()),
+        "crest_before": float(np.median(each("crest_before"))),
+        "crest_after": float(np.median(each("crest_after"))),
+    }
