@@ -150,22 +150,28 @@ def mp3_args(bitrate: str = "128k") -> list[str]:
     return ["-c:a", "libmp3lame", "-b:a", bitrate, "-write_xing", "1", "-id3v2_version", "0"]
 
 
-#: Bump when the calibration signal or method changes.
-CALIBRATION = 2
+#: Bump when the calibration method changes.
+CALIBRATION = 3
 
 
-def level_loss(bitrate: str, rate: int, channels: int, cache_dir: Path | None = None) -> float:
-    """Return how many dB quieter this ffmpeg's MP3 reads than the PCM it was given.
+def level_loss(
+    reference: np.ndarray, bitrate: str, rate: int, cache_dir: Path | None = None
+) -> float:
+    """Return how many dB quieter this ffmpeg's MP3 of `reference` reads than the PCM itself.
 
-    LAME's quantiser rounds towards zero a little: at 128 kbit/s and below every kind of
-    material measured (speech, tones, each ambience) came back 0.44 dB quieter, 0.26 dB at
-    192k, nothing at 320k. It is measured once per encoder and setting, on a fixed
-    speech-band noise, and kept in `cache_dir`, so that a session can be mixed that much
-    louder and read from the file at its target.
+    LAME's quantiser rounds towards zero a little: at 128 kbit/s and below speech comes back
+    about 0.45 dB quieter, 0.26 dB at 192k, nothing at 320k; how much depends a little on the
+    material and on the build (a fixed noise read 0.44 dB with Debian's ffmpeg and 0.18 with
+    the wheel's, where the same speech read 0.50 with both). So the session's own material
+    (frames x channels, a few seconds) is encoded and decoded once, and the result kept in
+    `cache_dir` under a hash of it and the encoder.
     """
     from . import loudness
 
-    ident = [CALIBRATION, ffmpeg_exe(), ffmpeg_version(), bitrate, rate, channels]
+    channels = reference.shape[1]
+    reference = np.ascontiguousarray(reference, dtype="<f4")
+    ident = [CALIBRATION, ffmpeg_exe(), ffmpeg_version(), bitrate, rate, channels,
+             hashlib.sha256(reference.tobytes()).hexdigest()]  # fmt: skip
     key = hashlib.sha256(json.dumps(ident).encode()).hexdigest()[:20]
     if key in _losses:
         return _losses[key]
@@ -175,38 +181,26 @@ def level_loss(bitrate: str, rate: int, channels: int, cache_dir: Path | None = 
     except (OSError, ValueError, KeyError, TypeError):
         loss = None
     if loss is None or not math.isfinite(loss):
-        reference = _calibration_signal(rate, channels)
-        args = [*mp3_args(bitrate), "-f", "mp3", "-"]
         head = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error"]
         mp3 = _run([*head, "-f", "f32le", "-ar", str(rate), "-ac", str(channels), "-i", "-",
-                    *args], "calibrating the encoder", input=reference.tobytes())  # fmt: skip
+                    *mp3_args(bitrate), "-f", "mp3", "-"],
+                   "calibrating the encoder", input=reference.tobytes())  # fmt: skip
         back = _run([*head, "-f", "mp3", "-i", "-", "-f", "f32le", "-ac", str(channels), "-"],
                     "calibrating the encoder", input=mp3)  # fmt: skip
         decoded = np.frombuffer(back, dtype="<f4").reshape(-1, channels)
         loss = loudness.integrated(reference, rate) - loudness.integrated(decoded, rate)
+        if not math.isfinite(loss):
+            loss = 0.0
         if stored:
             with contextlib.suppress(OSError):
                 stored.parent.mkdir(parents=True, exist_ok=True)
-                stored.write_text(json.dumps({"loss": loss, "encoder": ident}))
+                stored.write_text(json.dumps({"loss": loss, "encoder": ident[:-1]}))
         log.debug("encoder %s at %s reads %.2f dB quieter", ffmpeg_exe(), bitrate, loss)
     _losses[key] = loss
     return loss
 
 
 _losses: dict[str, float] = {}
-
-
-def _calibration_signal(rate: int, channels: int) -> np.ndarray:
-    """Return 6 s of deterministic noise shaped like speech (100 Hz to 8 kHz) at -20 LUFS."""
-    from . import dsp
-
-    noise = np.random.default_rng(2026).normal(0, 1, int(6 * rate))
-    band = dsp.sosfilt(
-        np.vstack([dsp.highpass(100, rate), dsp.lowpass(min(8000, rate * 0.45), rate)]), noise
-    )
-    pink = dsp.sosfilt(dsp.lowpass(500, rate, 0.5), band) + 0.2 * band
-    pink *= 0.1 / np.sqrt(np.mean(pink**2))
-    return np.ascontiguousarray(np.repeat(pink[:, None], channels, axis=1), dtype="<f4")
 
 
 class Encoder:

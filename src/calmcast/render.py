@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from . import __version__, sounds
 from .errors import CalmcastError, OutputError
 from .mix import Levels, LimiterStats, Mixer, MixSettings, anchor, voice_chain
@@ -198,7 +200,7 @@ def render(request: Request, output: Output, cache: SpeechCache | None = None) -
 
     # Every gain is known before the first sample: the voice is the anchor.
     t = time.perf_counter()
-    codec = level_loss(output.bitrate, settings.rate, settings.channels, cache.folder)
+    codec = level_loss(_calibration(p, bed, settings), output.bitrate, settings.rate, cache.folder)
     levels = anchor(p.timeline, p.speech, bed, p.bells, settings, codec)
     mixer = Mixer(p.timeline, p.speech, bed, p.bells, settings, levels)
     log.info(
@@ -232,6 +234,34 @@ def render(request: Request, output: Output, cache: SpeechCache | None = None) -
             " (lower --bed-level or use a softer sound)" if report is log.warning else "",
         )  # fmt: skip
     return result
+
+
+#: Seconds of the session's own material the encoder is calibrated on.
+CALIBRATION_SECONDS = 8.0
+
+
+def _calibration(p: Plan, bed: sounds.Sound | None, settings: MixSettings) -> np.ndarray:
+    """Return a few seconds of what the session is made of, to measure the encoder's loss on.
+
+    The voice is the anchor, so its first utterances; with no speech, the bed; else a bell.
+    """
+    rate, channels = settings.rate, settings.channels
+    want = int(CALIBRATION_SECONDS * rate)
+    pieces, have = [], 0
+    for utterance in p.speech:
+        if have >= want:
+            break
+        clip = utterance.audio(rate)
+        pieces += [clip, np.zeros(rate // 4, np.float32)]
+        have += len(clip)
+    if have:
+        mono = np.concatenate(pieces)
+        return np.repeat(mono[:, None], channels, axis=1)
+    if bed is not None:
+        return bed.samples(0, want)
+    for bell in p.bells.values():
+        return bell.samples(0, want)
+    return np.zeros((rate, channels), np.float32)
 
 
 def _check_output(path: Path) -> None:
