@@ -63,8 +63,10 @@ class SpeechCache:
         path = self.path(key)
         try:
             with wave.open(str(path), "rb") as w:
-                rate = w.getframerate()
-                data = w.readframes(w.getnframes())
+                rate, frames, width = w.getframerate(), w.getnframes(), w.getsampwidth()
+                data = w.readframes(frames)
+            if width != 2 or w.getnchannels() != 1 or len(data) != 2 * frames:
+                raise wave.Error("truncated or not as written")  # cut short by something else
         except (FileNotFoundError, EOFError, wave.Error) as e:
             if not isinstance(e, FileNotFoundError):
                 log.warning("%s: damaged cache entry, speaking it again", path)
@@ -92,9 +94,16 @@ class SpeechCache:
         try:
             with np.load(path) as z:
                 header = z["header"]
-            rate, frames = int(header[0]), int(header[1])
-            if rate <= 0 or frames < 0:
-                raise ValueError("bad header")
+                rate, frames = int(header[0]), int(header[1])
+                # The audio's size is checked from the archive's index, without reading it.
+                stored = z.zip.getinfo("audio.npy").file_size
+                if (
+                    rate <= 0
+                    or frames < 0
+                    or stored < 2 * frames
+                    or "bins.npy" not in z.zip.namelist()
+                ):
+                    raise ValueError("bad header")
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, IndexError):
             log.warning("%s: damaged cache entry, preparing it again", path)
             return None
@@ -128,8 +137,15 @@ class Entry:
 
     def audio(self) -> np.ndarray:
         """Return the samples as mono float32 at `rate`."""
-        with np.load(self.path) as z:
-            pcm = z["audio"]
+        from ..errors import VoiceError
+
+        try:
+            with np.load(self.path) as z:
+                pcm = z["audio"]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            raise VoiceError(f"{self.path}: the speech cache entry was damaged: {e}") from e
+        if len(pcm) != self.frames:
+            raise VoiceError(f"{self.path}: the speech cache entry was changed while in use")
         return pcm.astype(np.float32) / np.float32(32768.0)
 
     def bins(self) -> np.ndarray:

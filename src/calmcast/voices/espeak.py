@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 #: espeak's own volume (pyttsx3's 0-1 scale; 1 is espeak's 100). At full volume its formant
 #: pulses reach 0 dBFS and can clip; half leaves 6 dB of headroom at the source.
 VOLUME = 0.5
+#: espeak-ng's own range of speeds (espeakRATE_MINIMUM and espeakRATE_MAXIMUM): it quietly
+#: clamps anything outside it, so 40 and 80 words a minute sounded the same.
+MIN_WPM, MAX_WPM = 80, 450
 #: Longest text handed to espeak in one call; longer text is spoken in pieces and joined.
 MAX_CHARS = 1200
 _lock = threading.RLock()
@@ -113,12 +116,8 @@ class _Engine:
         """Return (samples, rate) of one utterance, waiting until espeak has finished."""
         engine = self.engine
         if settings != self.settings:
-            voice_id, rate, pitch = settings
-            engine.setProperty("voice", voice_id)
-            engine.setProperty("rate", round(rate))
-            engine.setProperty("volume", VOLUME)
-            if pitch is not None:
-                engine.setProperty("pitch", round(pitch))
+            self.settings = None
+            self._apply(settings)
             self.settings = settings
         fd, tmp = tempfile.mkstemp(prefix="calmcast-", suffix=".wav")
         os.close(fd)
@@ -146,6 +145,35 @@ class _Engine:
         finally:
             watchdog.cancel()
             Path(tmp).unlink(missing_ok=True)
+
+    def _apply(self, settings: tuple) -> None:
+        """Set voice, rate, volume and pitch, and know that espeak has taken them.
+
+        Through pyttsx3's queue, espeak-ng's asynchronous parameter commands could lose to
+        the driver's own defaults: about one process in forty spoke its first utterance at
+        200 words a minute. So they are set on the driver directly, espeak's command queue
+        is drained, and the rate is read back.
+        """
+        voice_id, rate, pitch = settings
+        values = {"voice": voice_id, "rate": round(rate), "volume": VOLUME}
+        if pitch is not None:
+            values["pitch"] = round(pitch)
+        lib = sys.modules.get("pyttsx3.drivers._espeak")
+        if lib is None:  # another platform's driver: its queue applies them in order
+            for name, value in values.items():
+                self.engine.setProperty(name, value)
+            return
+        driver = self.engine.proxy._driver
+        for name, value in values.items():
+            driver.setProperty(name, value)
+        lib.Synchronize()
+        rate_now = lib.dll.espeak_GetParameter(lib.RATE, 1)
+        volume_now = lib.dll.espeak_GetParameter(lib.VOLUME, 1)
+        if (rate_now, volume_now) != (values["rate"], round(VOLUME * 100)):
+            raise VoiceError(
+                f"espeak kept rate {rate_now} and volume {volume_now} where "
+                f"{values['rate']} and {round(VOLUME * 100)} were set"
+            )
 
     def _cancel(self) -> None:
         log.warning("espeak hung; cancelling the utterance")
@@ -191,8 +219,10 @@ class EspeakVoice:
         self.name = info.name
         self.language = info.language
         self.rate = float(rate) if rate else float(MEDITATION_WPM)
-        if not 40 <= self.rate <= 500:
-            raise VoiceError(f"--rate {self.rate:g}: espeak speaks 40 to 500 words a minute")
+        if not MIN_WPM <= self.rate <= MAX_WPM:
+            raise VoiceError(
+                f"--rate {self.rate:g}: espeak speaks {MIN_WPM} to {MAX_WPM} words a minute"
+            )
         self.pitch = pitch
         if pitch is not None and not 0 <= pitch <= 100:
             raise VoiceError(f"--pitch {pitch:g}: espeak's pitch runs from 0 to 100")
@@ -201,7 +231,7 @@ class EspeakVoice:
     def cache_key(self) -> str:
         return (
             f"espeak|{self.voice_id}|rate={self.rate:g}|pitch={self.pitch}|volume={VOLUME:g}"
-            f"|{_version()}"
+            f"|{_version()}|checked"  # clips from before the rate was checked are remade
         )
 
     def synthesize(self, text: str) -> np.ndarray:
