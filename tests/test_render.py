@@ -197,3 +197,19 @@ def test_memory_stays_flat_for_long_sessions(tmp_path):
         )
         peaks.append(int(proc.stdout.split()[-1]))
     assert peaks[1] < peaks[0] * 1.25, peaks
+
+
+def test_bell_option_replaces_a_scripts_own_opening_and_closing_bell(tmp_path):
+    from calmcast.model import Bell
+
+    script = tmp_path / "bells.j2"
+    script.write_text("[bell]\nArrive here. [pause 10s]\n[bell]\nRest now.\n[bell gong]\n")
+    p = plan(request=Request(str(script), voice="fake:steady", bell="chime"))
+    struck = [(e.start, e.segment.name) for e in p.timeline.events if isinstance(e.segment, Bell)]
+    # Opening and closing bells become the chime, the one between speech stays; none doubled.
+    assert [n for _, n in struck] == ["chime", "chime", "chime"]
+    assert len({t for t, _ in struck}) == 3
+    plain = plan(request=Request(str(script), voice="fake:steady"))
+    assert [e.segment.name for e in plain.timeline.events if isinstance(e.segment, Bell)] == [
+        "bowl", "bowl", "gong",
+    ]  # fmt: skip

@@ -67,7 +67,7 @@ def _voice_options(f):
     )(f)
     f = click.option(
         "--rate",
-        type=click.FloatRange(40, 500),
+        type=click.FloatRange(40, 500),  # each backend checks its own range
         help="Words a minute. Default: a meditation pace (140).",
     )(f)
     f = click.option(
@@ -149,7 +149,7 @@ def _minutes(minutes: float | None, duration: float | None) -> float | None:
     type=click.FloatRange(-30, -10),
     default=-16.0,
     show_default=True,
-    help="Loudness of the voice, LUFS, measured on the speech alone (-19 suits mono).",
+    help="Loudness of the voice, LUFS, measured on the speech alone; at most -13 (mono -16).",
 )
 @click.option(
     "--sample-rate",
@@ -224,6 +224,7 @@ def render(
         fade_in=fade_in,
         fade_out=fade_out,
         loudness=loudness,
+        bitrate=bitrate,
     )
     request = Request(
         practice=practice,
@@ -241,7 +242,6 @@ def render(
         output = Path("output") / f"{Path(practice).stem}.mp3"
     out = Output(
         output,
-        bitrate=bitrate,
         id3_version=int(id3),
         title=title,
         artist=artist,
@@ -402,9 +402,17 @@ def ambiences():
             click.echo(f"{kind:<9} {name:<14} {format_clock(sound.seconds):>10}  {path.name}")
 
 
+def _terminated(signum, frame) -> None:
+    # As Ctrl-C does: unwinding closes ffmpeg and deletes any half-written file.
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Run the CLI: one clean line per error, a traceback only with --debug."""
+    import signal
+
     debug = "--debug" in sys.argv[1:]
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

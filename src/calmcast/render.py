@@ -17,6 +17,7 @@ import numpy as np
 from . import __version__, sounds
 from .errors import CalmcastError, OutputError
 from .mix import Levels, LimiterStats, Mixer, MixSettings, anchor, voice_chain
+from .mix import check as check_levels
 from .model import Bell, Event, Pause, Practice, Script, Speech, Timeline
 from .script import load_practice, render_script
 from .timeline import fit, ring_out
@@ -107,6 +108,13 @@ def plan(
         Bell(seg.name or bell, seg.place) if isinstance(seg, Bell) else seg
         for seg in script.segments
     ]
+    opens, closes = False, False
+    if request.bell:
+        # A script that already opens or closes with a bell gets --bell there, not a second
+        # bell struck at the same moment.
+        body, opens = _replace_bell(body, bell)
+        body, closes = _replace_bell(body[::-1], bell)
+        body = body[::-1]
     names = {seg.name for seg in body if isinstance(seg, Bell)}
     if request.bell or request.interval_bell:
         names.add(bell)
@@ -116,10 +124,10 @@ def plan(
 
     timing = practice.timing
     segments = [Pause(timing.lead_in, timing.lead_in, kind="lead-in")]
-    if request.bell:
+    if request.bell and not opens:
         segments.append(Bell(bell))
     segments += body
-    if request.bell:
+    if request.bell and not closes:
         segments.append(Bell(bell))
     segments.append(Pause(timing.lead_out, timing.lead_out, kind="lead-out"))
     segments = ring_out(segments, {n: b.ring for n, b in bells.items()})
@@ -132,6 +140,18 @@ def plan(
     if request.interval_bell:
         timeline = with_interval_bells(timeline, request.interval_bell, bell)
     return Plan(practice, script, spoken_by, timeline, speech, bells, request)
+
+
+def _replace_bell(segments: list, name: str) -> tuple[list, bool]:
+    """Return segments with their first bell before any speech struck as `name`, and whether."""
+    out = list(segments)
+    for i, seg in enumerate(out):
+        if isinstance(seg, Speech):
+            break
+        if isinstance(seg, Bell):
+            out[i] = Bell(name, seg.place)
+            return out, True
+    return out, False
 
 
 def with_interval_bells(timeline: Timeline, every: float, name: str | None) -> Timeline:
@@ -169,7 +189,6 @@ class Output:
     """Where and how the finished file is written."""
 
     path: Path
-    bitrate: str = "128k"
     id3_version: int = 3
     title: str | None = None
     artist: str | None = None
@@ -191,6 +210,7 @@ def render(request: Request, output: Output, cache: SpeechCache | None = None) -
     _check_output(output.path)
     check_cover(output.cover)
     settings = request.mix
+    check_levels(settings)
     cache = cache or SpeechCache()
     p = plan(request=request, cache=cache)
     bed = None
@@ -200,8 +220,14 @@ def render(request: Request, output: Output, cache: SpeechCache | None = None) -
 
     # Every gain is known before the first sample: the voice is the anchor.
     t = time.perf_counter()
-    codec = level_loss(_calibration(p, bed, settings), output.bitrate, settings.rate, cache.folder)
-    levels = anchor(p.timeline, p.speech, bed, p.bells, settings, codec)
+    rate = settings.rate
+    codec = level_loss(_calibration(p, bed, settings), settings.bitrate, rate, cache.folder)
+    bed_codec = None
+    if bed is not None and p.speech:
+        # A bed loses its own share: noise with air above 16 kHz loses more than speech.
+        sample = bed.samples(0, int(CALIBRATION_SECONDS * rate))
+        bed_codec = level_loss(sample, settings.bitrate, rate, cache.folder)
+    levels = anchor(p.timeline, p.speech, bed, p.bells, settings, codec, bed_codec)
     mixer = Mixer(p.timeline, p.speech, bed, p.bells, settings, levels)
     log.info(
         "voice %.1f LUFS as spoken, gain %+.1f dB; bed %+.1f dB",
@@ -212,17 +238,20 @@ def render(request: Request, output: Output, cache: SpeechCache | None = None) -
     # One pass: mix a block while ffmpeg encodes the last, measuring what goes in.
     t = time.perf_counter()
     meter = loudness.Meter(settings.rate, settings.channels)
-    with Encoder(output.path, settings.rate, settings.channels, output.bitrate) as enc:
+    with Encoder(output.path, settings.rate, settings.channels, settings.bitrate) as enc:
         for block in mixer.final():
             meter.write(block)
             enc.write(block)
-    timings["mix+encode"] = time.perf_counter() - t
-    # The figures as the file will read: the encoder's level loss taken off what went in.
-    result = Result(
-        output.path, p, p.timeline.duration, levels, meter.loudness - codec,
-        meter.true_peak_db - codec, mixer.limiter, timings,
-    )  # fmt: skip
-    enc.commit(lambda tmp: _tag(tmp, result, output))
+        enc.finish()
+        timings["mix+encode"] = time.perf_counter() - t
+        # The figures as the file will read: the encoder's loss taken off what went in, and
+        # the peaks it adds put on.
+        peak = meter.true_peak_db - levels.codec_gain + levels.overshoot
+        result = Result(
+            output.path, p, p.timeline.duration, levels, meter.loudness - levels.codec_gain,
+            peak, mixer.limiter, timings,
+        )  # fmt: skip
+        enc.commit(lambda tmp: _tag(tmp, result, output))
     timings["total"] = time.perf_counter() - t0
     if mixer.limiter.frames_limited:
         # The voice chain holds the voice's peaks; what is left is a bell over speech, or a

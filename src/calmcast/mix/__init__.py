@@ -22,9 +22,11 @@ from ..model import Bell, Speech, Timeline
 from ..sounds import Sound, make_loop
 from ..voices.speech import Utterance
 from . import bed as beds
-from .levels import Levels, MixSettings, anchor, voice_chain
+from .levels import Levels, MixSettings, anchor, check, loudest, voice_chain
 
-__all__ = ["Levels", "LimiterStats", "MixSettings", "Mixer", "anchor", "voice_chain"]
+__all__ = [
+    "Levels", "LimiterStats", "MixSettings", "Mixer", "anchor", "check", "loudest", "voice_chain",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,7 @@ class Mixer:
                                s.fade_in, s.fade_out)  # fmt: skip
             self.bed_curve = shape * db(levels.bed_gain) * bed.scale
             self._control = np.arange(len(self.bed_curve), dtype=np.float64)
-        self.ceiling = db(s.ceiling)
+        self.ceiling = db(levels.ceiling)
         self.limiter = LimiterStats()
 
     # -- rendering ------------------------------------------------------------------------------

@@ -14,14 +14,33 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .. import loudness
+from ..encode import Calibration
+from ..errors import ConfigError
 from ..model import Speech, Timeline
 from ..sounds import Sound
 from ..voices.chain import VoiceChain
 from ..voices.speech import Utterance
 
-#: MP3 encoding lifts true peaks a little: measured up to 0.4 dB on speech at 64 kbit/s, and
-#: below the input at 128 kbit/s. The mix is held this far under the file's ceiling.
-ENCODE_MARGIN = 0.6
+#: MP3 encoding lifts true peaks, the more the fewer bits it has: measured on speech, once
+#: its level loss is made up, 0.2 dB at 128 kbit/s stereo and 0.6 to 0.9 dB at 64k, more
+#: where a limiter has packed peaks together. The mix (and the voice chain) is held this far
+#: under the file's ceiling, by kbit/s of the whole stream, stereo and mono; and further if
+#: the encoder is measured to add more (`encode.level_loss`), with PEAK_SLACK to spare.
+ENCODE_MARGINS = {2: ((128, 0.6), (96, 0.9), (0, 1.3)), 1: ((96, 0.6), (64, 1.0), (0, 1.4))}
+PEAK_SLACK = 0.3
+
+
+def encode_margin(bitrate: str, channels: int) -> float:
+    """Return how far under the file's ceiling the mix is held for this MP3 bitrate, dB."""
+    kbits = int(bitrate.lower().rstrip("k"))
+    return next(m for least, m in ENCODE_MARGINS[min(channels, 2)] if kbits >= least)
+
+
+#: The least room a voice needs between its loudness per channel and the mix's ceiling, dB.
+#: Below it the chain packs the voice so densely under the ceiling that LAME overshoots by
+#: up to 1.1 dB (a -12 LUFS stereo render at 128k: PCM -1.6 dBTP, MP3 -0.5), so louder
+#: targets are refused before any work: -13 LUFS stereo and -16 mono at 128k.
+MIN_PEAK_TO_LOUDNESS = 13.5
 #: The voice chain leaves this much more, for the tenth of a dB or two by which the voice's
 #: loudness on the timeline can differ from its utterances' own.
 VOICE_MARGIN = 0.25
@@ -46,12 +65,33 @@ class MixSettings:
     fade_in: float = 3.0
     fade_out: float = 6.0
     bell_level: float = -3.0  # bell strike loudness relative to the voice, LU
+    bitrate: str = "128k"  # of the MP3 it is encoded to: fewer bits, more headroom
     block_seconds: float = 10.0
 
     @property
     def ceiling(self) -> float:
         """Return the true-peak ceiling of the mix before encoding, dBTP."""
-        return self.true_peak - ENCODE_MARGIN
+        return self.true_peak - encode_margin(self.bitrate, self.channels)
+
+
+def loudest(channels: int, true_peak: float = -1.0, bitrate: str = "128k") -> float:
+    """Return the loudest voice target (LUFS, in half dB) a calm voice can be held to."""
+    settings = MixSettings(channels=channels, true_peak=true_peak, bitrate=bitrate)
+    room = settings.ceiling - VOICE_MARGIN - CODEC_ALLOWANCE + 10 * math.log10(channels)
+    return math.floor((room - MIN_PEAK_TO_LOUDNESS) * 2) / 2
+
+
+def check(settings: MixSettings) -> None:
+    """Raise ConfigError for a target the voice cannot reach without being squashed."""
+    tp, rate = settings.true_peak, settings.bitrate
+    most = loudest(settings.channels, tp, rate)
+    if settings.loudness > most:
+        kind = "mono" if settings.channels == 1 else "stereo"
+        raise ConfigError(
+            f"--loudness {settings.loudness:g}: a voice that loud cannot stay under {tp:g} "
+            f"dBTP without being squashed; at most {most:g} LUFS in {kind} at {rate} "
+            f"(at 128k: stereo {loudest(2, tp):g}, mono {loudest(1, tp):g})"
+        )
 
 
 def voice_chain(settings: MixSettings) -> VoiceChain:
@@ -72,7 +112,9 @@ class Levels:
     voice_gain: float
     bed_gain: float
     bell_gains: dict[str | None, float]
-    codec_gain: float = 0.0  # what every gain includes to make up the encoder's level loss
+    codec_gain: float = 0.0  # what the voice's gain includes to make up the encoder's loss
+    ceiling: float = -1.6  # the mix's true-peak ceiling before encoding, dBTP
+    overshoot: float = 0.0  # how far the encoder lifts true peaks, dB
 
     @property
     def has_voice(self) -> bool:
@@ -97,16 +139,25 @@ def anchor(
     bed: Sound | None,
     bells: dict[str | None, Sound],
     settings: MixSettings,
-    codec_gain: float = 0.0,
+    codec: Calibration | None = None,
+    bed_codec: Calibration | None = None,
 ) -> Levels:
     """Return the gains that put the voice at the target and everything else beside it.
 
-    `codec_gain` is the encoder's level loss, made up in every gain so that the file, not
-    only the PCM fed to the encoder, reads at the target.
+    `codec` is what the encoder does to the session's voice (and `bed_codec` to its bed):
+    their level loss is made up so that the file, not only the PCM fed to the encoder, reads
+    at the target, and the ceiling lowered by the peaks the encoder adds.
     """
-    target = settings.loudness + codec_gain
+    codec = codec or Calibration()
+    bed_codec = bed_codec or codec
+    target = settings.loudness + codec.loss
     measured = voice_loudness(timeline, speech, settings.channels)
     voice_gain = target - measured if math.isfinite(measured) else 0.0
-    bed_gain = target + settings.bed_level - bed.lufs if bed is not None else 0.0
+    bed_gain = 0.0
+    if bed is not None:
+        bed_gain = settings.loudness + bed_codec.loss + settings.bed_level - bed.lufs
     bell_gains = {name: target + settings.bell_level - s.lufs for name, s in bells.items()}
-    return Levels(measured, voice_gain, bed_gain, bell_gains, codec_gain)
+    overshoot = max(codec.overshoot, bed_codec.overshoot)
+    margin = max(encode_margin(settings.bitrate, settings.channels), overshoot + PEAK_SLACK)
+    return Levels(measured, voice_gain, bed_gain, bell_gains, codec.loss,
+                  settings.true_peak - margin, overshoot)  # fmt: skip
