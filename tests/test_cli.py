@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, run_cli, write
+from conftest import FIXTURES, ebur128, run_cli, user_bed, write
 
 SAMPLE = str(FIXTURES / "sample.j2")
 
@@ -115,7 +117,7 @@ def test_bad_input_is_one_line_and_loses_nothing(case, tmp_path, existing):
     assert re.search(message, lines[0]), lines[0]
     assert "Traceback" not in proc.stderr and proc.stdout == ""
     assert existing.read_bytes() == b"an earlier render"
-    assert sorted(os.listdir(existing.parent)) == ["session.mp3"], (proc.returncode, proc.stderr.read()[-3000:])
+    assert sorted(os.listdir(existing.parent)) == ["session.mp3"]
 
 
 def test_unwritable_output_folder(tmp_path):
@@ -178,7 +180,10 @@ def test_interrupted_render_leaves_nothing(tmp_path, existing, signum):
     proc.wait(timeout=60)
     assert proc.returncode != 0
     assert existing.read_bytes() == b"an earlier render"
-    assert sorted(os.listdir(existing.parent)) == ["session.mp3"], (proc.returncode, proc.stderr.read()[-3000:])
+    assert sorted(os.listdir(existing.parent)) == ["session.mp3"], (
+        proc.returncode,
+        proc.stderr.read()[-3000:],
+    )
 
 
 @pytest.mark.parametrize(("args", "most"), [(["--loudness", "-12"], "-13"),
@@ -190,3 +195,119 @@ def test_a_voice_too_loud_to_stay_calm_is_refused_before_any_work(tmp_path, args
     assert proc.returncode != 0
     assert most in proc.stderr and proc.stderr.count("\n") == 1
     assert not out.exists()
+
+
+def _tree(folder: Path) -> dict[str, tuple]:
+    """Return every entry under folder with its kind, target, mode and content hash."""
+    import hashlib
+    import stat
+
+    seen = {}
+    for path in sorted(folder.rglob("*")):
+        st = path.lstat()
+        if stat.S_ISLNK(st.st_mode):
+            seen[str(path)] = ("link", os.readlink(path))
+        elif stat.S_ISREG(st.st_mode):
+            seen[str(path)] = ("file", st.st_mode, hashlib.sha256(path.read_bytes()).hexdigest())
+        else:
+            seen[str(path)] = ("other", st.st_mode, st.st_rdev)
+    return seen
+
+
+def _fifo(t: Path) -> Path:
+    os.mkfifo(t / "pipe.mp3")
+    return t / "pipe.mp3"
+
+
+def _link_to_device(t: Path) -> Path:
+    (t / "null.mp3").symlink_to("/dev/null")
+    return t / "null.mp3"
+
+
+def _template_as_output(t: Path) -> Path:
+    return write(t / "mine.mp3", "Rest here. [pause 10s..]\n")
+
+
+OUTPUTS = {
+    "a folder": (lambda t: t, None, r"is a directory|is a folder"),
+    "a FIFO": (_fifo, None, r"pipe\.mp3: is a FIFO, not a file"),
+    "a link to a device": (_link_to_device, None, r"null\.mp3: is a device, not a file"),
+    "a WAV name": (lambda t: t / "x.wav", None, r"x\.wav: calmcast writes MP3 .* name it x\.mp3"),
+    "no suffix": (lambda t: t / "session", None, r"session: calmcast writes MP3"),
+    "the template itself": (_template_as_output, "template", r"mine\.mp3: is one of this render's inputs"),
+    "the ambience": (lambda t: user_bed(t / "bed.wav").rename(t / "bed.mp3"), "ambience",
+                     r"bed\.mp3: is one of this render's inputs"),
+    "a file where its folder should be": (
+        lambda t: write(t / "plain", "x") / "out.mp3", None, r"the folder .*plain does not exist"
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", OUTPUTS)
+def test_an_output_that_is_not_a_file_it_may_write_is_refused(case, tmp_path):
+    make, role, message = OUTPUTS[case]
+    out = make(tmp_path)
+    args = [SAMPLE, "--voice", "espeak:en-gb", "--minutes", "5"]
+    if role == "template":
+        args[0] = str(out)
+        args[4] = "1"
+    if role == "ambience":
+        args += ["--ambience", str(out)]
+    before = _tree(tmp_path)
+    proc = run_cli("render", *args, "-o", str(out))
+    assert proc.returncode != 0
+    assert re.search(message, proc.stderr) and proc.stderr.count("\n") == 1, proc.stderr
+    assert _tree(tmp_path) == before
+
+
+def test_writes_through_a_symlink_and_keeps_the_file_s_permissions(tmp_path):
+    real = write(tmp_path / "real.mp3", "an earlier render")
+    real.chmod(0o600)
+    link = tmp_path / "link.mp3"
+    link.symlink_to("real.mp3")
+    proc = run_cli("render", SAMPLE, "--voice", "espeak:en-gb", "--minutes", "5", "-o", str(link))
+    assert proc.returncode == 0, proc.stderr
+    assert link.is_symlink() and os.readlink(link) == "real.mp3"
+    assert real.stat().st_mode & 0o777 == 0o600
+    assert real.read_bytes()[:3] == b"ID3"
+    assert sorted(os.listdir(tmp_path)) == ["link.mp3", "real.mp3"]
+
+
+def test_dash_streams_the_mp3_to_stdout(tmp_path):
+    import subprocess
+    import sys
+
+    run = [sys.executable, "-m", "calmcast", "render", SAMPLE, "--voice", "espeak:en-gb",
+           "--minutes", "5", "-o", "-"]  # fmt: skip
+    proc = subprocess.run(run, capture_output=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout[:3] == b"ID3" and b"stdout: 5:00" in proc.stderr
+    (tmp_path / "piped.mp3").write_bytes(proc.stdout)
+    lufs, peak = ebur128(tmp_path / "piped.mp3")
+    printed = float(proc.stderr.split(b"programme ")[1].split()[0])
+    # Over a bed the file reads up to 1 LU below the summary: noise loses more to LAME than speech.
+    assert abs(lufs - printed) <= 1.0 and peak <= -1.0, (lufs, printed, peak)
+    assert os.listdir(tmp_path) == ["piped.mp3"]
+
+
+def test_a_killed_render_s_part_file_is_swept_by_the_next(tmp_path, existing):
+    import subprocess
+    import sys
+    import time
+
+    cmd = [sys.executable, "-m", "calmcast", "render", SAMPLE, "--minutes", "30",
+           "--voice", "espeak:en-gb", "-o", str(existing)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(os.listdir(existing.parent)) < 2:
+        time.sleep(0.05)
+    proc.kill()  # SIGKILL: nothing can clean up
+    proc.wait(timeout=60)
+    left = [n for n in os.listdir(existing.parent) if n != "session.mp3"]
+    assert len(left) == 1 and left[0].endswith(".part.mp3"), left
+    assert existing.read_bytes() == b"an earlier render"
+    again = run_cli(
+        "render", SAMPLE, "--minutes", "5", "--voice", "espeak:en-gb", "-o", str(existing)
+    )
+    assert again.returncode == 0, again.stderr
+    assert sorted(os.listdir(existing.parent)) == ["session.mp3"]

@@ -110,7 +110,7 @@ def _minutes(minutes: float | None, duration: float | None) -> float | None:
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The MP3 to write. Default: output/PRACTICE.mp3.",
+    help="The MP3 to write (- for stdout). Default: output/PRACTICE.mp3.",
 )
 @_length_options
 @_voice_options
@@ -256,10 +256,12 @@ def render(
             if math.isfinite(result.voice_loudness)
             else "no voice, "
         )
+        where = "stdout" if str(result.path) == "-" else result.path
         click.echo(
-            f"{result.path}: {format_clock(result.seconds)}, {voice}"
+            f"{where}: {format_clock(result.seconds)}, {voice}"
             f"programme {result.loudness:.1f} LUFS, peak {result.true_peak:.1f} dBTP, "
-            f"{result.plan.voice.name}, made in {result.timings['total']:.1f} s"
+            f"{result.plan.voice.name}, made in {result.timings['total']:.1f} s",
+            err=str(result.path) == "-",  # stdout carries the MP3
         )
 
 
@@ -412,7 +414,9 @@ def main() -> None:
     import signal
 
     debug = "--debug" in sys.argv[1:]
-    signal.signal(signal.SIGTERM, _terminated)
+    for name in ("SIGTERM", "SIGHUP"):  # clean up as Ctrl-C does
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _terminated)
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

@@ -7,6 +7,7 @@ imageio-ffmpeg wheel 9.0); loudness is measured in Python, not by ffmpeg's meter
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import json
@@ -15,7 +16,6 @@ import math
 import os
 import queue
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import AudioError, CalmcastError, OutputError
+from .output import Destination, describe
 
 log = logging.getLogger(__name__)
 
@@ -232,9 +233,10 @@ class Encoder:
     QUEUE = 2
 
     def __init__(
-        self, path: str | Path, rate: int = 44100, channels: int = 2, bitrate: str = "128k"
+        self, dest: Destination, rate: int = 44100, channels: int = 2, bitrate: str = "128k"
     ) -> None:
-        self.path = Path(path)
+        self.dest = dest
+        self.path = dest.path
         self.rate = rate
         self.channels = channels
         self.bitrate = bitrate
@@ -249,15 +251,7 @@ class Encoder:
         self._committed = False
 
     def __enter__(self) -> Encoder:
-        folder = self.path.parent if str(self.path.parent) else Path()
-        if not folder.is_dir():
-            raise OutputError(f"{self.path}: the folder {folder} does not exist")
-        if not os.access(folder, os.W_OK):
-            raise OutputError(f"{self.path}: the folder {folder} is not writable")
-        with _signals_held():  # so that an interrupt cannot fall between making and knowing it
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".part.mp3", dir=folder)
-            os.close(fd)
-            self._tmp = Path(tmp)
+        self._tmp = self.dest.create()
         try:
             self._start()
         except BaseException:
@@ -291,7 +285,7 @@ class Encoder:
         """Queue one block of float frames x channels for the encoder."""
         if self._failed is not None:
             self._proc.wait()
-            raise OutputError(f"{self.path}: ffmpeg stopped: {self._stderr()[-1]}")
+            raise OutputError(f"{self.path}: ffmpeg stopped: {self._complaint()}")
         self._queue.put(np.ascontiguousarray(block, dtype="<f4").tobytes())
         self.frames += len(block)
 
@@ -299,6 +293,13 @@ class Encoder:
         self._err.seek(0)
         text = self._err.read().decode("utf-8", "replace")
         return [ln.strip() for ln in text.splitlines() if ln.strip()] or ["no message"]
+
+    def _complaint(self) -> str:
+        """Return what ffmpeg said, in one line: the disk being full first, else its last words."""
+        lines = self._stderr()
+        if any("No space left" in ln for ln in lines) or _disk_full(self._failed):
+            return "the disk is full"
+        return " / ".join(dict.fromkeys(lines[-3:]))
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if not self._committed:
@@ -317,7 +318,7 @@ class Encoder:
                 proc.stdin.close()
             code = proc.wait()
             if self._failed is not None or code != 0:
-                raise OutputError(f"{self.path}: ffmpeg failed: {self._stderr()[-1]}")
+                raise OutputError(f"{self.path}: ffmpeg failed: {self._complaint()}")
         finally:
             self._err.close()
 
@@ -344,27 +345,13 @@ class Encoder:
         """Finish, then move the file into place (after `before_replace(tmp_path)`, e.g. tagging)."""
         self.finish()
         if before_replace is not None:
-            before_replace(self._tmp)
-        os.chmod(self._tmp, 0o666 & ~_umask())  # created private
-        os.replace(self._tmp, self.path)
+            try:
+                before_replace(self._tmp)
+            except OSError as e:
+                raise OutputError(f"{self.path}: {describe(e)}") from e
+        self.dest.commit()
         self._committed = True
 
 
-@contextlib.contextmanager
-def _signals_held():
-    """Hold SIGINT and SIGTERM (where the platform can) until the block is done."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _disk_full(e: BaseException | None) -> bool:
+    return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)

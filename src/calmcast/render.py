@@ -202,17 +202,19 @@ def render(request: Request, output: Output, cache: SpeechCache | None = None) -
     """Render the request to a finished, tagged MP3 at output.path, atomically, in one pass."""
     from . import loudness
     from .encode import Encoder, level_loss
+    from .output import Destination
     from .tags import check_cover
 
     timings = {}
     t0 = time.perf_counter()
     # Gather and check everything that can fail before speaking or writing.
-    _check_output(output.path)
+    dest = Destination(output.path, _inputs(request, output))
     check_cover(output.cover)
     settings = request.mix
     check_levels(settings)
     cache = cache or SpeechCache()
     p = plan(request=request, cache=cache)
+    dest.check_inputs(sounds.find(name or sounds.DEFAULT_BELL, "bell") for name in p.bells)
     bed = None
     if request.ambience:
         bed = sounds.load(request.ambience, "ambience", settings.rate, settings.channels)
@@ -238,7 +240,7 @@ def render(request: Request, output: Output, cache: SpeechCache | None = None) -
     # One pass: mix a block while ffmpeg encodes the last, measuring what goes in.
     t = time.perf_counter()
     meter = loudness.Meter(settings.rate, settings.channels)
-    with Encoder(output.path, settings.rate, settings.channels, settings.bitrate) as enc:
+    with Encoder(dest, settings.rate, settings.channels, settings.bitrate) as enc:
         for block in mixer.final():
             meter.write(block)
             enc.write(block)
@@ -293,16 +295,13 @@ def _calibration(p: Plan, bed: sounds.Sound | None, settings: MixSettings) -> np
     return np.zeros((rate, channels), np.float32)
 
 
-def _check_output(path: Path) -> None:
-    folder = path.parent if str(path.parent) else Path()
-    if path.is_dir():
-        raise OutputError(f"{path}: is a folder; give a file name like {path / 'session.mp3'}")
-    if not folder.is_dir():
-        raise OutputError(f"{path}: the folder {folder} does not exist")
-    import os
-
-    if not os.access(folder, os.W_OK):
-        raise OutputError(f"{path}: the folder {folder} is not writable")
+def _inputs(request: Request, output: Output) -> list[Path]:
+    """Return the files a render reads, which its output must not be."""
+    found = [load_practice(request.practice).path, output.cover]
+    for ref, kind in ((request.ambience, "ambience"), (request.bell, "bell")):
+        if ref:
+            found.append(sounds.find(ref, kind))
+    return [f for f in found if f is not None]
 
 
 def _tag(path: Path, result: Result, output: Output) -> None:

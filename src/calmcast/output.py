@@ -1,0 +1,203 @@
+"""Where a finished file goes: one writer for `render` and `build`.
+
+A render writes its file beside the destination under a name a later run recognises, and
+moves it into place only when it is whole. The destination is checked before any work: it
+must be a regular file or nothing (not a folder, a device, a FIFO), and never one of the
+render's own inputs. A symlink is written through (the link stays and its target is
+replaced), an existing file keeps its permissions, and `-` streams the file to stdout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import shutil
+import signal
+import stat
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from .errors import OutputError
+
+#: The containers calmcast writes, by suffix.
+SUFFIXES = (".mp3",)
+STDOUT = "-"
+_PART = re.compile(r"^\.(?P<stem>.+)\.calmcast-(?P<pid>\d+)-[0-9a-z_]+\.part(?P<suffix>\.\w+)$")
+
+
+class Destination:
+    """A checked output path, and the temporary file that becomes it."""
+
+    def __init__(self, path: str | Path, inputs: Iterable[str | Path | None] = ()) -> None:
+        self.path = Path(path)
+        self.stdout = str(path) == STDOUT
+        self.tmp: Path | None = None
+        if self.stdout:
+            self.real = self.path
+            self.folder = Path(tempfile.gettempdir())
+            self.suffix = ".mp3"
+            return
+        self.suffix = self.path.suffix.lower()
+        if self.suffix not in SUFFIXES:
+            shown = f"'{self.path.suffix}'" if self.path.suffix else "no suffix"
+            raise OutputError(
+                f"{self.path}: calmcast writes MP3 ({', '.join(SUFFIXES)}), and this name has "
+                f"{shown}; name it {self.path.with_suffix('.mp3').name}"
+            )
+        self.real = _resolve(self.path)
+        self.folder = self.real.parent
+        self._check(inputs)
+
+    def _check(self, inputs: Iterable[str | Path | None]) -> None:
+        path, real = self.path, self.real
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            mode = real.stat().st_mode
+            if stat.S_ISDIR(mode):
+                raise OutputError(
+                    f"{path}: is a folder; give a file name like {path / 'session.mp3'}"
+                )
+            if not stat.S_ISREG(mode):
+                kind = _kind(mode)
+                raise OutputError(f"{path}: is {kind}, not a file; calmcast writes only files")
+        if not self.folder.is_dir():
+            raise OutputError(f"{path}: the folder {self.folder} does not exist")
+        if not os.access(self.folder, os.W_OK):
+            raise OutputError(f"{path}: the folder {self.folder} is not writable")
+        self.check_inputs(inputs)
+
+    def check_inputs(self, inputs: Iterable[str | Path | None]) -> None:
+        """Raise OutputError if the destination is one of these files."""
+        if self.stdout:
+            return
+        for item in inputs:
+            if item is not None and _same(Path(item), self.real):
+                raise OutputError(
+                    f"{self.path}: is one of this render's inputs ({item}); write elsewhere"
+                )
+
+    def create(self) -> Path:
+        """Make the temporary file (private, empty) and return its path."""
+        self.sweep()
+        name = f".{self.real.stem}.calmcast-{os.getpid()}-"
+        with held_signals():  # an interrupt cannot fall between making it and knowing it
+            try:
+                fd, tmp = tempfile.mkstemp(
+                    prefix=name, suffix=f".part{self.suffix}", dir=self.folder
+                )
+            except OSError as e:
+                raise OutputError(
+                    f"{self.path}: cannot write in {self.folder}: {describe(e)}"
+                ) from e
+            os.close(fd)
+            self.tmp = Path(tmp)
+        return self.tmp
+
+    def sweep(self) -> None:
+        """Remove this destination's part files left by runs that were killed."""
+        if self.stdout:
+            return
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(self.folder):
+                m = _PART.match(entry.name)
+                if m and m["stem"] == self.real.stem and not _alive(int(m["pid"])):
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
+
+    def discard(self) -> None:
+        if self.tmp is not None:
+            self.tmp.unlink(missing_ok=True)
+
+    def commit(self) -> None:
+        """Move the finished temporary file into place (or copy it to stdout)."""
+        tmp = self.tmp
+        try:
+            if self.stdout:
+                with open(tmp, "rb") as f:
+                    shutil.copyfileobj(f, sys.stdout.buffer)
+                sys.stdout.buffer.flush()
+                tmp.unlink(missing_ok=True)
+                return
+            try:
+                mode = stat.S_IMODE(self.real.stat().st_mode)  # keep what the file had
+            except (FileNotFoundError, NotADirectoryError):
+                mode = 0o666 & ~_umask()
+            os.chmod(tmp, mode)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, self.real)
+        except OSError as e:
+            self.discard()
+            raise OutputError(f"{self.path}: {describe(e)}") from e
+        except BaseException:
+            self.discard()
+            raise
+
+
+def describe(e: OSError) -> str:
+    """Return an OSError as a short phrase, saying plainly when the disk is full."""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk is full"
+    if e.errno == errno.EROFS:
+        return "the file system is read-only"
+    return e.strerror or str(e)
+
+
+@contextlib.contextmanager
+def held_signals() -> Iterator[None]:
+    """Hold SIGINT, SIGTERM and SIGHUP (where the platform can) until the block is done."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def _resolve(path: Path) -> Path:
+    """Return the path with every symlink followed (a dangling link: the file it names)."""
+    try:
+        return path.resolve(strict=False)
+    except (OSError, RuntimeError) as e:  # a symlink loop
+        raise OutputError(f"{path}: cannot be resolved: {e}") from e
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b or (b.exists() and os.path.samefile(a, b))
+    except (OSError, RuntimeError):
+        return False
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
