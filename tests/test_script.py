@@ -170,7 +170,7 @@ def test_numeric_variable_is_checked():
         )
         == 2
     )
-    with pytest.raises(ScriptError, match="--set rounds=many: expected a number"):
+    with pytest.raises(ScriptError, match="--set rounds=many: expected a finite number"):
         render_script(practice, values={"rounds": "many"})
 
 

@@ -16,6 +16,7 @@ import click
 from . import __version__
 from .durations import format_clock, format_duration, parse_duration
 from .errors import CalmcastError
+from .limits import MAX_SESSION
 
 log = logging.getLogger("calmcast")
 
@@ -32,6 +33,16 @@ class Duration(click.ParamType):
             return parse_duration(value)
         except ValueError as e:
             self.fail(str(e), param, ctx)
+
+
+class Number(click.FloatRange):
+    """A finite number in a range: click's FloatRange lets NaN through every bound."""
+
+    def convert(self, value, param, ctx):
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return rv
 
 
 def _set_values(ctx, param, values: tuple[str, ...]) -> dict[str, str]:
@@ -62,12 +73,10 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
 
 
 def _voice_options(f):
-    f = click.option(
-        "--pitch", type=click.FloatRange(0, 100), help="Voice pitch, 0 to 100 (espeak)."
-    )(f)
+    f = click.option("--pitch", type=Number(0, 100), help="Voice pitch, 0 to 100 (espeak).")(f)
     f = click.option(
         "--rate",
-        type=click.FloatRange(40, 500),  # each backend checks its own range
+        type=Number(40, 500),  # each backend checks its own range
         help="Words a minute. Default: a meditation pace (140).",
     )(f)
     f = click.option(
@@ -92,8 +101,8 @@ def _length_options(f):
     )(f)
     f = click.option(
         "--minutes",
-        type=click.FloatRange(min=0, min_open=True),
-        help="The length in minutes (12.5 for 12m30s). Default: the practice's.",
+        type=Number(min=0, max=MAX_SESSION / 60, min_open=True),
+        help="The length in minutes (12.5 for 12m30s), at most 720. Default: the practice's.",
     )(f)
     return f
 
@@ -130,14 +139,14 @@ def _minutes(minutes: float | None, duration: float | None) -> float | None:
 )
 @click.option(
     "--bed-level",
-    type=click.FloatRange(-60, 0),
+    type=Number(-60, 0),
     default=-20.0,
     show_default=True,
     help="Bed loudness relative to the voice, LU.",
 )
 @click.option(
     "--duck",
-    type=click.FloatRange(0, 40),
+    type=Number(0, 40),
     default=9.0,
     show_default=True,
     help="How far the bed dips under speech, dB.",
@@ -146,7 +155,7 @@ def _minutes(minutes: float | None, duration: float | None) -> float | None:
 @click.option("--fade-out", type=Duration(), default=6.0, show_default=True, help="Bed fade-out.")
 @click.option(
     "--loudness",
-    type=click.FloatRange(-30, -10),
+    type=Number(-30, -10),
     default=-16.0,
     show_default=True,
     help="Loudness of the voice, LUFS, measured on the speech alone; at most -13 (mono -16).",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import re
 
+from .limits import MAX_SESSION
+
 _DURATION = re.compile(
     r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m(?:in)?)?(?:(?P<s>\d+(?:\.\d+)?)s?)?$"
 )
@@ -12,12 +14,18 @@ _DURATION = re.compile(
 
 def parse_duration(text: str) -> float:
     """Return the seconds in `text`; raise ValueError if it is not a duration."""
+    shown = repr(text) if len(text) <= 24 else repr(text[:20]) + "..."
     t = text.strip().lower().replace(" ", "")
-    m = _DURATION.match(t)
+    m = _DURATION.match(t) if len(t) <= 64 else None
     if not t or not m or not any(m.groupdict().values()):
-        raise ValueError(f"{text!r} is not a duration (for example 10s, 1m30s, 2.5s or 90)")
+        raise ValueError(f"{shown} is not a duration (for example 10s, 1m30s, 2.5s or 90)")
     h, mi, s = (float(m.group(k) or 0) for k in "hms")
-    return h * 3600 + mi * 60 + s
+    seconds = h * 3600 + mi * 60 + s
+    if not math.isfinite(seconds) or seconds > MAX_SESSION:
+        raise ValueError(
+            f"{shown} is longer than {format_duration(MAX_SESSION)}, the longest calmcast makes"
+        )
+    return seconds
 
 
 def format_duration(seconds: float) -> str:

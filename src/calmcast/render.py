@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__, sounds
-from .errors import CalmcastError, OutputError
+from .errors import CalmcastError, ConfigError, OutputError
+from .limits import MAX_SESSION, MIN_BELL_INTERVAL, finite
 from .mix import Levels, LimiterStats, Mixer, MixSettings, anchor, voice_chain
 from .mix import check as check_levels
 from .model import Bell, Event, Pause, Practice, Script, Speech, Timeline
@@ -97,6 +98,7 @@ def plan(
     if request is None:
         request = Request(practice_ref, minutes=minutes, voice=voice, values=dict(values or {}))
     rate, channels = request.mix.rate, request.mix.channels
+    check_request(request)
     practice = load_practice(request.practice)
     spoken_by = open_voice(request.voice, request.rate, request.pitch)
     minutes = request.minutes if request.minutes is not None else practice.minutes
@@ -152,6 +154,19 @@ def _replace_bell(segments: list, name: str) -> tuple[list, bool]:
             out[i] = Bell(name, seg.place)
             return out, True
     return out, False
+
+
+def check_request(request: Request) -> None:
+    """Raise ConfigError for a length or an interval outside calmcast's limits."""
+    try:
+        if request.minutes is not None:
+            finite(request.minutes, "minutes", 0, MAX_SESSION / 60)
+            if not request.minutes > 0:
+                raise ValueError(f"minutes: expected a positive length, got {request.minutes!r}")
+        if request.interval_bell is not None:
+            finite(request.interval_bell, "interval bell (seconds)", MIN_BELL_INTERVAL, MAX_SESSION)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def with_interval_bells(timeline: Timeline, every: float, name: str | None) -> Timeline:

@@ -6,6 +6,7 @@ with the listener's choices and parses the text into speech, pauses, bells and c
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import logging
 import re
@@ -14,11 +15,19 @@ from dataclasses import replace
 from pathlib import Path
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
 
 from .durations import parse_duration
 from .errors import ScriptError
+from .limits import (
+    MAX_PAUSE,
+    MAX_SESSION,
+    MAX_TEMPLATE_BYTES,
+    MAX_TEMPLATE_NUMBER,
+    MAX_VALUE_CHARS,
+    finite,
+)
 from .model import Bell, Chapter, Pause, Place, Practice, Script, Segment, Speech, Timing, Variable
+from .sandbox import BoundedEnvironment, BudgetError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -75,9 +84,19 @@ def load_practice(ref: str) -> Practice:
     """Return the practice `ref` names, its front matter read and checked."""
     path = find_practice(ref)
     try:
-        source = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ScriptError(f"{path}: cannot read the practice: {e}") from e
+        if not path.is_file():
+            raise ScriptError(f"{path}: is not a file")
+        with open(path, "rb") as f:
+            data = f.read(MAX_TEMPLATE_BYTES + 1)
+        if len(data) > MAX_TEMPLATE_BYTES:
+            raise ScriptError(
+                f"{path}: larger than {MAX_TEMPLATE_BYTES // 1000} kB, the largest practice calmcast reads"
+            )
+        source = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ScriptError(f"{path}: not UTF-8 text (byte {e.start + 1})") from e
+    except OSError as e:
+        raise ScriptError(f"{path}: cannot read the practice: {e.strerror or e}") from e
     name = path.stem if path.suffix in SUFFIXES else path.name
     return practice_from_source(source, name, str(path))
 
@@ -121,8 +140,11 @@ def _practice_from(meta: dict, *, name, path, shown, source, fm_lines) -> Practi
         v = meta.get(key)
         if v is None:
             return None
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
             problems.append(f"{key}: expected a positive number of minutes, got {v!r}")
+            return None
+        if not v <= MAX_SESSION / 60:  # infinity and NaN too
+            problems.append(f"{key}: {v!r} minutes is more than {MAX_SESSION / 60:g}, the most")
             return None
         return float(v)
 
@@ -163,7 +185,12 @@ def _practice_from(meta: dict, *, name, path, shown, source, fm_lines) -> Practi
             )
             continue
         try:
-            seconds = value if isinstance(value, (int, float)) else parse_duration(str(value))
+            if isinstance(value, bool):
+                raise ValueError(f"expected a length, got {value!r}")
+            if isinstance(value, (int, float)):
+                seconds = finite(value, "seconds", 0, MAX_PAUSE)
+            else:
+                seconds = parse_duration(str(value))
         except ValueError as e:
             problems.append(f"timing.{key}: {e}")
             continue
@@ -190,19 +217,34 @@ def _practice_from(meta: dict, *, name, path, shown, source, fm_lines) -> Practi
 # -- rendering ---------------------------------------------------------------------------------
 
 
-def environment(practice: Practice) -> SandboxedEnvironment:
+def environment(practice: Practice) -> BoundedEnvironment:
     """Return the one kind of template environment: sandboxed, strict, block-trimmed."""
     folders = [str(Path(practice.path).parent)]
     if str(BUILTIN_DIR) not in folders:
         folders.append(str(BUILTIN_DIR))
-    return SandboxedEnvironment(
-        loader=jinja2.FileSystemLoader(folders),  # beside the practice, then the built-ins
+    return BoundedEnvironment(
+        loader=_InsideLoader(folders),  # beside the practice, then the built-ins
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,
     )
+
+
+class _InsideLoader(jinja2.FileSystemLoader):
+    """Includes come from inside the practice's folder (or the built-ins), links resolved."""
+
+    def get_source(self, environment, template):
+        source, filename, uptodate = super().get_source(environment, template)
+        real = Path(filename).resolve()
+        if not any(real.is_relative_to(Path(f).resolve()) for f in self.searchpath):
+            raise jinja2.exceptions.SecurityError(
+                f"include {template!r} leads outside the practice's folder"
+            )
+        if real.stat().st_size > MAX_TEMPLATE_BYTES:
+            raise jinja2.exceptions.SecurityError(f"include {template!r} is too large")
+        return source, filename, uptodate
 
 
 def coerce_values(practice: Practice, values: dict[str, str] | None, shown: str) -> dict:
@@ -221,15 +263,38 @@ def coerce_values(practice: Practice, values: dict[str, str] | None, shown: str)
             out[name] = low in ("true", "yes", "1")
         elif isinstance(default, (int, float)):
             try:
-                out[name] = type(default)(raw) if isinstance(default, float) else int(raw)
+                out[name] = int(raw) if isinstance(default, int) and raw.strip().isdigit() else None
+                if out[name] is None:
+                    out[name] = finite(raw, "value", -MAX_TEMPLATE_NUMBER, MAX_TEMPLATE_NUMBER)
+                elif abs(out[name]) > MAX_TEMPLATE_NUMBER:
+                    raise ValueError(f"{raw} is out of range")
             except ValueError:
-                try:
-                    out[name] = float(raw)
-                except ValueError:
-                    raise ScriptError(f"--set {name}={raw}: expected a number") from None
+                raise ScriptError(
+                    f"--set {name}={raw[:40]}: expected a finite number "
+                    f"(at most {MAX_TEMPLATE_NUMBER:.0e})"
+                ) from None
         else:
-            out[name] = str(raw)
+            out[name] = _plain_text(name, str(raw))
     return out
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _plain_text(name: str, value: str) -> str:
+    """Return a listener's value if it is plain text that cannot become markup or noise."""
+    shown = f"--set {name}={value[:40]!r}" + ("..." if len(value) > 40 else "")
+    if len(value) > MAX_VALUE_CHARS:
+        raise ScriptError(f"{shown}: a value may be at most {MAX_VALUE_CHARS} characters")
+    bad = _CONTROL.search(value)
+    if bad:
+        raise ScriptError(
+            f"{shown}: control character U+{ord(bad.group()):04X} at {bad.start() + 1}; "
+            "a value is plain text on one line"
+        )
+    if "[" in value or "]" in value:
+        raise ScriptError(f"{shown}: a value cannot hold [ or ], which would be read as markup")
+    return value
 
 
 def render_text(practice: Practice, context: dict) -> str:
@@ -244,7 +309,9 @@ def render_text(practice: Practice, context: dict) -> str:
     env = environment(practice)
     try:
         template = env.from_string(body)
-        return template.render(**context)
+        return env.render(template, context)
+    except BudgetError as e:
+        raise ScriptError(f"{shown}: stopped: {e} (see the limits in the README)") from e
     except jinja2.TemplateSyntaxError as e:
         file = shown if e.filename in (None, "<template>") else e.name or e.filename
         raise ScriptError(f"{file}:{e.lineno}: {e.message}") from e
@@ -303,6 +370,15 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)]*\s+")
 _PAUSE_SPEC = re.compile(r"^(?P<lo>[^.\s]*(?:\.\d+)?[a-z]*)?(?P<range>\.\.(?P<hi>\S*))?$")
 
 
+#: Sources up to this size map each segment to its own line by its text; longer ones by the
+#: line it renders on (a search per segment would make parsing quadratic).
+_FIND_IN_SOURCE = 64_000
+
+
+def _line_starts(text: str) -> list[int]:
+    return [0, *(m.end() for m in re.finditer("\n", text))]
+
+
 class _Parser:
     def __init__(self, text: str, practice: Practice, shown: str) -> None:
         self.text = text
@@ -310,18 +386,29 @@ class _Parser:
         self.shown = shown
         self.timing = practice.timing
         self.body = practice.source
+        # Line starts, so that finding a line is a binary search: parsing stays linear.
+        self._text_lines = _line_starts(text)
+        self._body_lines = _line_starts(self.body)
+        self._found: dict[str, int | None] = {}
 
     def place(self, offset: int, snippet: str | None = None) -> Place:
         """Return where `offset` in the rendered text came from, in the source if findable."""
         if snippet is not None:
-            hits = [m.start() for m in re.finditer(re.escape(snippet), self.body)]
-            if len(hits) == 1:
-                line = self.body.count("\n", 0, hits[0]) + 1
-                column = hits[0] - (self.body.rfind("\n", 0, hits[0]) + 1) + 1
-                return Place(self.shown, line, column)
-        line = self.text.count("\n", 0, offset) + 1 + self.practice.front_matter_lines
-        column = offset - (self.text.rfind("\n", 0, offset) + 1) + 1
-        return Place(self.shown, line, column)
+            at = self._find(snippet)
+            if at is not None:
+                line = bisect.bisect_right(self._body_lines, at)
+                return Place(self.shown, line, at - self._body_lines[line - 1] + 1)
+        line = bisect.bisect_right(self._text_lines, offset)
+        column = offset - self._text_lines[line - 1] + 1
+        return Place(self.shown, line + self.practice.front_matter_lines, column)
+
+    def _find(self, snippet: str) -> int | None:
+        """Return where snippet stands in the source if it stands there exactly once."""
+        if snippet not in self._found:
+            at = self.body.find(snippet) if len(self.body) <= _FIND_IN_SOURCE else -1
+            unique = at >= 0 and self.body.find(snippet, at + 1) < 0
+            self._found[snippet] = at if unique else None
+        return self._found[snippet]
 
     def fail(self, offset: int, snippet: str, message: str) -> ScriptError:
         return ScriptError(f"{self.place(offset, snippet)}: {message}")

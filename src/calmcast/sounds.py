@@ -18,6 +18,7 @@ import numpy as np
 from . import encode
 from . import loudness as meter
 from .errors import AudioError
+from .limits import BELL_CUT_FADE, MAX_BELL
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,9 @@ def _store(stored: Path | None, sound: Sound) -> None:
 
 
 def _decode(path: Path, kind: str, rate: int, channels: int) -> Sound:
-    seconds = MAX_BED_SECONDS if kind == "ambience" else None
+    # A bell is decoded no further than MAX_BELL (and faded there); a bed no further than
+    # MAX_BED_SECONDS, after which it loops.
+    seconds = MAX_BED_SECONDS if kind == "ambience" else MAX_BELL
     bed = kind == "ambience"
     audio = encode.decode(path, rate, channels, seconds, pcm16=bed)
     scale = 1 / 32768 if bed else 1.0
@@ -182,6 +185,13 @@ def _decode(path: Path, kind: str, rate: int, channels: int) -> Sound:
         )
     if kind == "bell":
         audio = _trim_bell(audio, rate)
+        if len(audio) >= int(MAX_BELL * rate) - 1:  # cut at the limit: fade its ring out
+            log.warning(
+                "%s: the bell is longer than %gs; its ring is faded out there", path, MAX_BELL
+            )
+            fade = int(BELL_CUT_FADE * rate)
+            audio = audio.copy()
+            audio[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)[:, None]
     # A bell is as loud as its strike, not its long fading ring.
     lufs = meter.integrated(audio[: int(STRIKE_SECONDS * rate)] if kind == "bell" else audio, rate,
                             scale)  # fmt: skip
