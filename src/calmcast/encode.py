@@ -83,6 +83,7 @@ def decode(
     channels: int = 2,
     seconds: float | None = None,
     pcm16: bool = False,
+    exe: str | None = None,
 ) -> np.ndarray:
     """Return the audio of `path` as frames x channels at `rate`, resampled with soxr.
 
@@ -93,7 +94,7 @@ def decode(
         raise AudioError(f"{path}: no such sound file")
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: the file is empty")
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path)]
+    cmd = [exe or ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path)]
     if seconds is not None:
         cmd += ["-t", f"{seconds:.3f}"]
     cmd += ["-vn", "-ac", str(channels), "-ar", str(rate)]

@@ -695,7 +695,7 @@ def _make(name: str, outdir: Path) -> tuple[Path, float, float, float]:
         tried = []
         for cut in cuts:
             write_audio(path, np.roll(audio, -cut, axis=0), RATE, args, exe)
-            jump = seam_jump(decode(path, RATE, 2))
+            jump = seam_jump(decode(path, RATE, 2, exe=exe))  # the seam as that build reads it
             tried.append((jump, cut))
             if jump <= _SEAM_MARGIN:
                 break

@@ -3,8 +3,9 @@
 Two layers, both keyed by a hash of what made them:
 - `speech/`: what a voice said, as synthesised (mono 16-bit WAV at the voice's rate);
 - `prepared/`: that utterance after the voice chain, as the mix uses it, with its energy
-  profile and the chain's statistics (`.npz`). A render with a warm cache reads only these,
-  and a plan reads only their lengths.
+  profile, the chain's statistics and CRC-32 checksums of its audio and profile (`.npz`).
+  A render with a warm cache reads only these. Every entry is fsynced before it is named,
+  checked when it is read, and made again (logged at -v) when it fails the check.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import tempfile
 import wave
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -94,20 +96,19 @@ class SpeechCache:
         try:
             with np.load(path) as z:
                 header = z["header"]
-                rate, frames = int(header[0]), int(header[1])
-                # The audio's size is checked from the archive's index, without reading it.
-                stored = z.zip.getinfo("audio.npy").file_size
-                if (
-                    rate <= 0
-                    or frames < 0
-                    or stored < 2 * frames
-                    or "bins.npy" not in z.zip.namelist()
-                ):
-                    raise ValueError("bad header")
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, IndexError):
-            log.warning("%s: damaged cache entry, preparing it again", path)
+                if len(header) < 4:  # from before entries carried checksums
+                    log.info("%s: an older cache entry, preparing it again", path)
+                    return None
+                rate, frames, crc = int(header[0]), int(header[1]), int(header[2])
+                pcm = z["audio"]
+                if rate <= 0 or len(pcm) != frames or _crc(pcm) != crc:
+                    raise ValueError("length or checksum")
+                if _crc(z["bins"]) != int(header[3]):
+                    raise ValueError("checksum of its energy profile")
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, IndexError) as e:
+            log.warning("%s: damaged cache entry (%s), preparing it again", path, e)
             return None
-        return Entry(path, rate, frames)
+        return Entry(path, rate, frames, crc)
 
     def put_prepared(
         self, key: str, audio: np.ndarray, rate: int, bins: np.ndarray, stats: dict
@@ -115,25 +116,28 @@ class SpeechCache:
         """Store a prepared utterance atomically and return its entry."""
         path = self.prepared_path(key)
         pcm = (np.clip(audio, -1.0, 32767 / 32768) * 32768.0).round().astype("<i2")
+        bins = np.asarray(bins, np.float64)
+        crc = _crc(pcm)
         arrays = {
-            "header": np.array([rate, len(pcm)], np.int64),
+            "header": np.array([rate, len(pcm), crc, _crc(bins)], np.int64),
             "audio": pcm,
-            "bins": np.asarray(bins, np.float64),
+            "bins": bins,
             "stats": np.array(json.dumps(stats)),
         }
         _atomic(path, lambda f: np.savez(f, **arrays))
-        return Entry(path, rate, len(pcm))
+        return Entry(path, rate, len(pcm), crc)
 
 
 class Entry:
     """A prepared utterance on disk: its rate and length are known, its audio read on demand."""
 
-    __slots__ = ("frames", "path", "rate")
+    __slots__ = ("crc", "frames", "path", "rate")
 
-    def __init__(self, path: Path, rate: int, frames: int) -> None:
+    def __init__(self, path: Path, rate: int, frames: int, crc: int | None = None) -> None:
         self.path = path
         self.rate = rate
         self.frames = frames
+        self.crc = crc
 
     def audio(self) -> np.ndarray:
         """Return the samples as mono float32 at `rate`."""
@@ -144,7 +148,7 @@ class Entry:
                 pcm = z["audio"]
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
             raise VoiceError(f"{self.path}: the speech cache entry was damaged: {e}") from e
-        if len(pcm) != self.frames:
+        if len(pcm) != self.frames or (self.crc is not None and _crc(pcm) != self.crc):
             raise VoiceError(f"{self.path}: the speech cache entry was changed while in use")
         return pcm.astype(np.float32) / np.float32(32768.0)
 
@@ -159,6 +163,10 @@ class Entry:
             return json.loads(str(z["stats"]))
 
 
+def _crc(a: np.ndarray) -> int:
+    return zlib.crc32(np.ascontiguousarray(a).view(np.uint8))
+
+
 def _atomic(path: Path, write) -> None:
     """Write a file through `write(file)` so that readers see all of it or nothing."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -166,6 +174,8 @@ def _atomic(path: Path, write) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+            f.flush()
+            os.fsync(f.fileno())  # whole on disk before its name says it is there
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,7 +1,7 @@
 """A practice's speech: each utterance spoken once, prepared by the voice chain, cached.
 
-`speak()` returns light `Utterance` handles. Their lengths are known from the cache without
-reading a sample (a warm plan reads no audio and loads no voice model); the mix reads each
+`speak()` returns light `Utterance` handles. Their lengths and checksums are known from the
+cache (a warm plan loads no voice model); the mix reads each
 utterance's audio only while it is playing, so memory stays flat however much is said.
 """
 
