@@ -12,7 +12,7 @@ from calmcast.course import build, load_course
 from calmcast.errors import ConfigError
 from conftest import FIXTURES, ROOT, run_cli, write
 
-MANIFEST = f"""
+MANIFEST = """
 title = "Test Course"
 guide = "A. Teacher"
 [defaults]
@@ -20,14 +20,23 @@ voice = "espeak:en-gb"
 ambience = "none"
 minutes = 1
 [[track]]
-practice = "{FIXTURES / "dense.j2"}"
+practice = "dense.j2"
 title = "Week 1: Dense"
 [[track]]
-practice = "{FIXTURES / "sample.j2"}"
+practice = "sample.j2"
 title = "Week 2: Sample"
 minutes = 2
-set = {{ name = "Ana" }}
+set = { name = "Ana" }
 """
+
+
+@pytest.fixture(autouse=True)
+def beside(tmp_path):
+    """The manifest's practices sit beside it, as a course folder's do."""
+    import shutil
+
+    for name in ("dense.j2", "sample.j2"):
+        shutil.copy(FIXTURES / name, tmp_path / name)
 
 
 @pytest.mark.slow
@@ -61,7 +70,10 @@ def test_every_problem_in_a_manifest_is_reported_at_once(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_course(write(tmp_path / "course.toml", bad))
     message = info.value.format_message()
-    assert "course.toml: track 1: minutes: expected a positive number, got 'ten'" in message
+    assert (
+        "course.toml: track 1: minutes: expected a number above 0 and at most 720, got 'ten'"
+        in message
+    )
     assert "course.toml: track 1: unknown key 'colour'" in message
 
 
@@ -86,3 +98,50 @@ def test_the_example_course_checks():
         "settling",
         "soften-soothe-allow",
     ]
+
+
+def _secret(tmp_path: Path) -> Path:
+    outside = tmp_path.parent / f"{tmp_path.name}-elsewhere"
+    outside.mkdir(exist_ok=True)
+    return write(outside / "secret.j2", "The password is swordfish. [pause 10s..]")
+
+
+STRANGER = {
+    "an absolute practice": (lambda t: f'practice = "{_secret(t)}"', r"track 1: practice: .* lies outside"),
+    "a practice up the tree": (lambda t: (_secret(t), f'practice = "../{t.name}-elsewhere/secret.j2"')[1],
+                               r"track 1: practice: .* lies outside"),
+    "a link out": (lambda t: ((t / "link.j2").symlink_to(_secret(t)), 'practice = "link.j2"')[1],
+                   r"track 1: practice: 'link\.j2' lies outside"),
+    "an ambience elsewhere": (lambda t: 'practice = "sample.j2"\nambience = "/etc/hostname.ogg"',
+                              r"track 1: ambience: .* lies outside"),
+    "a bell elsewhere": (lambda t: 'practice = "sample.j2"\nbell = "../x.ogg"', r"track 1: bell: .* lies outside"),
+    "a track file up the tree": (lambda t: 'practice = "sample.j2"\nfile = "../escape.mp3"',
+                                 r"track 1: file: '\.\./escape\.mp3' must be a plain file name"),
+    "a track file that is absolute": (lambda t: 'practice = "sample.j2"\nfile = "/tmp/x.mp3"',
+                                      r"track 1: file: .* must be a plain file name"),
+    "a track file named like the playlist": (lambda t: 'practice = "sample.j2"\nfile = "playlist.m3u8"',
+                                             r"track 1: file: 'playlist\.m3u8' must be a plain file name"),
+    "infinite minutes": (lambda t: 'practice = "sample.j2"\nminutes = inf', r"track 1: minutes: .* got inf"),
+    "NaN minutes": (lambda t: 'practice = "sample.j2"\nminutes = nan', r"track 1: minutes: .* got nan"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", STRANGER)
+def test_a_stranger_s_manifest_stays_inside_its_folders(tmp_path, case):
+    make, message = STRANGER[case]
+    manifest = write(tmp_path / "course.toml", f'title = "T"\n[[track]]\n{make(tmp_path)}\n')
+    proc = run_cli("build", str(manifest), "-o", str(tmp_path / "out"))
+    assert proc.returncode != 0
+    (line,) = proc.stderr.strip().splitlines()
+    assert re.search(message, line), line
+    assert "swordfish" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "out").exists()
+    assert not (tmp_path.parent / "escape.mp3").exists()
+
+
+def test_trust_lets_your_own_manifest_reach_outside(tmp_path):
+    secret = _secret(tmp_path)
+    manifest = write(tmp_path / "course.toml", f'title = "T"\n[[track]]\npractice = "{secret}"\n')
+    assert load_course(manifest, trusted=True).tracks[0].request.practice == str(secret.resolve())
+    with pytest.raises(ConfigError, match="lies outside"):
+        load_course(manifest)

@@ -221,3 +221,130 @@ def test_parser_keeps_every_item_in_order(items):
             assert isinstance(
                 next(s for s in all_segs[i + 1 :] if not isinstance(s, (Bell, Chapter))), Speech
             )
+
+
+RUNAWAY = {
+    "a multiplied string": ('{{ "x" * 10**9 }}', "longer than 1,000,000 characters"),
+    "nested ranges": (
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        "more than 1,000,000 steps",
+    ),
+    "a huge power": ("{{ 9**9**9 }}", "a power above"),
+    "a wide % format": ('{{ "%999999999d" % 1 }}', "a field wider than"),
+    "a wide str.format": ('{{ "{:>999999999}".format(1) }}', "a field wider than"),
+    "a wide center": ('{{ "x"|center(999999999) }}', "a width above"),
+    "a wide ljust": ('{{ "x".ljust(10**9) }}', "a field wider than"),
+    "a doubling loop": (
+        '{% set ns = namespace(x="ab") %}{% for i in range(60) %}{% set ns.x = ns.x ~ ns.x %}'
+        "{% endfor %}{{ ns.x|length }}",
+        "more than 256 MB|longer than",
+    ),
+    "a growing replace": ('{{ ("a" * 100000)|replace("a", "a" * 1000) }}', "longer than"),
+    "a recursive macro": ("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "called itself"),
+    "a list of a huge range": ("{{ range(10**12)|list|length }}", "more than 1,000,000 steps"),
+    "a long loop of output": ("{% for i in range(900000) %}Breathe. {% endfor %}", "more than"),
+}
+
+
+@pytest.mark.parametrize("case", RUNAWAY)
+def test_a_runaway_template_is_stopped_with_a_message(case):
+    import resource
+    import time
+
+    source, message = RUNAWAY[case]
+    started = time.perf_counter()
+    with pytest.raises(ScriptError, match=f"runaway.j2: stopped: .*({message})"):
+        render_script(practice_from_source(source, "runaway", "runaway.j2"))
+    assert time.perf_counter() - started < 15
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 900_000  # kB, the whole run
+
+
+def test_a_template_including_itself_is_stopped(tmp_path):
+    from calmcast.script import load_practice
+
+    (tmp_path / "self.j2").write_text('Breathe. {% include "self.j2" %}')
+    with pytest.raises(ScriptError, match="called itself"):
+        render_script(load_practice(str(tmp_path / "self.j2")))
+
+
+def test_an_include_cannot_follow_a_link_out_of_the_practice_s_folder(tmp_path):
+    from calmcast.script import load_practice
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("swordfish")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "part.txt").symlink_to(outside / "secret.txt")
+    (mine / "p.j2").write_text('Hello. {% include "part.txt" %}')
+    with pytest.raises(ScriptError, match="leads outside the practice's folder") as info:
+        render_script(load_practice(str(mine / "p.j2")))
+    assert "swordfish" not in str(info.value)
+
+
+def test_a_template_over_the_size_limit_is_refused_before_reading_it_all(tmp_path):
+    from calmcast.limits import MAX_TEMPLATE_BYTES
+    from calmcast.script import load_practice
+
+    big = tmp_path / "big.j2"
+    big.write_text("Breathe. " * (MAX_TEMPLATE_BYTES // 9 + 10))
+    with pytest.raises(ScriptError, match=r"big\.j2: larger than 256 kB"):
+        load_practice(str(big))
+
+
+def test_the_parser_is_linear_up_to_the_size_limit():
+    import time
+
+    from calmcast.limits import MAX_TEMPLATE_BYTES
+
+    line = "Breathe in, and breathe out slowly. [pause 2s]\n"
+
+    def seconds(n: int) -> float:
+        p = practice_from_source(line * n)
+        started = time.perf_counter()
+        render_script(p)
+        return time.perf_counter() - started
+
+    small, large = seconds(500), seconds(MAX_TEMPLATE_BYTES // len(line))
+    assert large < 1.0 and large < 20 * small * (MAX_TEMPLATE_BYTES // len(line)) / 500 / 8
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("Sam [bell gong]", "cannot hold \\[ or \\]"),
+        ("Sam\x00x", "control character U\\+0000"),
+        ("Sam\nJo", "control character U\\+000A"),
+        ("x" * 600, "at most 500 characters"),
+    ],
+)
+def test_a_listener_s_value_is_plain_text(value, message):
+    p = practice_from_source('+++\n[variables.name]\ndefault = ""\n+++\nHello, {{ name }}.')
+    with pytest.raises(ScriptError, match=message):
+        render_script(p, values={"name": value})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_any_duration_text_parses_or_is_refused_plainly(text):
+    from calmcast.durations import parse_duration
+
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        return
+    assert math.isfinite(seconds) and 0 <= seconds <= 12 * 3600
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from(list("Breath. []:.,.. 0123456789smh\n{}%#weight=chapterbell")),
+        max_size=300,
+    )
+)
+def test_any_script_text_renders_or_raises_calmcast_s_own_error(text):
+    import contextlib
+
+    with contextlib.suppress(ScriptError):
+        render_script(practice_from_source(text))

@@ -322,13 +322,15 @@ def plan(practice, minutes, duration, values, voice, rate, pitch, bell, interval
               help="The folder to build into. Default: output/COURSE-TITLE.")  # fmt: skip
 @click.option("--force", is_flag=True, help="Make every track again, even those up to date.")
 @click.option("--check", "check_only", is_flag=True, help="Check the manifest; render nothing.")
+@click.option("--trust", is_flag=True,
+              help="Let the manifest name files outside its own folder (only for your own).")  # fmt: skip
 @click.pass_context
-def build(ctx, manifest, folder, force, check_only):
+def build(ctx, manifest, folder, force, check_only, trust):
     """Build a course MANIFEST (TOML) into a folder of tagged MP3s and a playlist."""
     from .course import _slug, check, load_course
     from .course import build as do_build
 
-    course = load_course(manifest)
+    course = load_course(manifest, trusted=trust)
     if check_only:
         check(course)
         click.echo(f"{manifest}: {len(course.tracks)} tracks, all fine")

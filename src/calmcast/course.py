@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
 import sys
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from pathlib import Path
 from . import __version__, sounds
 from .durations import parse_duration
 from .errors import CalmcastError, ConfigError
+from .limits import MAX_SESSION
 from .mix import MixSettings
 from .render import Output, Request, render
 from .script import BUILTIN_DIR, find_practice, load_practice, render_script
@@ -63,15 +65,53 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "track"
 
 
-def load_course(path: str | Path) -> Course:
-    """Return the course in the manifest at `path`, with every problem reported at once."""
+#: The largest manifest calmcast reads, bytes.
+MAX_MANIFEST_BYTES = 256_000
+#: The most tracks one course may have.
+MAX_TRACKS = 1000
+
+
+def _looks_like_path(ref: str) -> bool:
+    return "/" in ref or "\\" in ref or bool(Path(ref).suffix)
+
+
+def _inside(ref: str, manifest: Path, key: str, where: str, problems: list, trusted: bool):
+    """Return the file a manifest names, which must lie inside the manifest's folder tree.
+
+    Symlinks are resolved first, so a link cannot lead out. `trusted` lifts the rule.
+    """
+    root = manifest.parent.resolve()
+    found = (manifest.parent / Path(ref).expanduser()).resolve()
+    if not trusted and not found.is_relative_to(root):
+        problems.append(
+            f"{where}{key}: {ref!r} lies outside the manifest's folder {root} "
+            "(build --trust allows it for a manifest you trust)"
+        )
+        return None
+    return found
+
+
+def load_course(path: str | Path, trusted: bool = False) -> Course:
+    """Return the course in the manifest at `path`, with every problem reported at once.
+
+    Every file it names (practice, ambience, bell, cover) must lie inside the manifest's
+    folder tree unless `trusted`; track files are plain names inside the output folder.
+    """
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as f:
+            raw = f.read(MAX_MANIFEST_BYTES + 1)
+        if len(raw) > MAX_MANIFEST_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_MANIFEST_BYTES // 1000} kB")
+        data = tomllib.loads(raw.decode("utf-8"))
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the course: {e.strerror}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start + 1})") from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: {e}") from e
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply") from None
     problems: list[str] = []
     for key in data:
         if key not in _COURSE_KEYS:
@@ -89,13 +129,16 @@ def load_course(path: str | Path) -> Course:
             problems.append(f"defaults: unknown key {key!r}")
     cover = data.get("cover")
     if cover is not None:
-        cover = (path.parent / str(cover)).resolve()
-        if not cover.is_file():
+        cover = _inside(str(cover), path, "cover", "", problems, trusted)
+        if cover is not None and not cover.is_file():
             problems.append(f"cover: no such file {cover}")
     raw_tracks = data.get("track", [])
     if not isinstance(raw_tracks, list) or not raw_tracks:
         problems.append("track: expected one or more [[track]] tables")
         raw_tracks = []
+    if len(raw_tracks) > MAX_TRACKS:
+        problems.append(f"track: {len(raw_tracks)} tracks; a course may have at most {MAX_TRACKS}")
+        raw_tracks = raw_tracks[:MAX_TRACKS]
     tracks = []
     total = len(raw_tracks)
     for i, raw in enumerate(raw_tracks, start=1):
@@ -106,7 +149,7 @@ def load_course(path: str | Path) -> Course:
         spec = {**defaults, **raw}
         if isinstance(defaults.get("set"), dict) and isinstance(raw.get("set"), dict):
             spec["set"] = {**defaults["set"], **raw["set"]}
-        track = _track(i, total, spec, path, where, problems)
+        track = _track(i, total, spec, path, where, problems, trusted)
         if track:
             tracks.append(track)
     names = [t.file for t in tracks]
@@ -119,16 +162,28 @@ def load_course(path: str | Path) -> Course:
                   cover, tuple(tracks))  # fmt: skip
 
 
-def _track(i, total, spec, manifest, where, problems) -> Track | None:
+def _track(i, total, spec, manifest, where, problems, trusted=False) -> Track | None:
     for key in spec:
         if key not in _TRACK_KEYS:
             problems.append(f"{where}: unknown key {key!r}")
     practice = spec.get("practice")
-    if not isinstance(practice, str):
+    if not isinstance(practice, str) or not practice.strip():
         problems.append(f"{where}: practice: expected a built-in name or a template path")
         return None
-    local = manifest.parent / practice
-    ref = str(local) if local.suffix and local.is_file() else practice
+    ref = practice
+    if _looks_like_path(practice):  # a template beside the manifest, never one elsewhere
+        found = _inside(practice, manifest, "practice", f"{where}: ", problems, trusted)
+        if found is None:
+            return None
+        ref = str(found)
+    for key in ("ambience", "bell"):
+        value = spec.get(key)
+        if value is not None and not isinstance(value, str):
+            problems.append(f"{where}: {key}: expected a name or a file path")
+            spec = {**spec, key: None}
+        elif isinstance(value, str) and _looks_like_path(value):
+            found = _inside(value, manifest, key, f"{where}: ", problems, trusted)
+            spec = {**spec, key: str(found) if found else None}
     minutes = spec.get("minutes")
     if "duration" in spec:
         try:
@@ -136,9 +191,14 @@ def _track(i, total, spec, manifest, where, problems) -> Track | None:
         except ValueError as e:
             problems.append(f"{where}: duration: {e}")
     if minutes is not None and (
-        isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or minutes <= 0
+        isinstance(minutes, bool)
+        or not isinstance(minutes, (int, float))
+        or not 0 < minutes <= MAX_SESSION / 60  # NaN and infinity too
     ):
-        problems.append(f"{where}: minutes: expected a positive number, got {minutes!r}")
+        problems.append(
+            f"{where}: minutes: expected a number above 0 and at most {MAX_SESSION / 60:g}, "
+            f"got {minutes!r}"
+        )
         minutes = None
     values = spec.get("set", {})
     if not isinstance(values, dict):
@@ -149,6 +209,8 @@ def _track(i, total, spec, manifest, where, problems) -> Track | None:
     for key in ("rate", "pitch"):
         if key in spec and (isinstance(spec[key], bool) or not isinstance(spec[key], (int, float))):
             problems.append(f"{where}: {key}: expected a number")
+        elif key in spec and not math.isfinite(spec[key]):
+            problems.append(f"{where}: {key}: expected a finite number")
         elif key in spec:
             numbers[key] = float(spec[key])
     interval = spec.get("interval_bell")
@@ -159,17 +221,30 @@ def _track(i, total, spec, manifest, where, problems) -> Track | None:
             problems.append(f"{where}: interval_bell: {e}")
             interval = None
     ambience = spec.get("ambience", "rain")
-    ambience = None if str(ambience).lower() == "none" else str(ambience)
-    if ambience and Path(ambience).suffix and not Path(ambience).is_absolute():
-        ambience = str(manifest.parent / ambience)
+    ambience = None if ambience is None or str(ambience).lower() == "none" else str(ambience)
     title = spec.get("title") or Path(practice).stem.replace("-", " ").capitalize()
     file = spec.get("file") or f"{i:02d}-{_slug(str(title))}.mp3"
+    if not _plain_file_name(file):
+        problems.append(
+            f"{where}: file: {str(file)[:60]!r} must be a plain file name ending .mp3, "
+            "without folders (it is written inside the output folder)"
+        )
+        return None
     request = Request(
         practice=ref, minutes=minutes, voice=spec.get("voice"), values=values,
         ambience=ambience, bell=spec.get("bell"), interval_bell=interval,
         mix=MixSettings(), **numbers,
     )  # fmt: skip
     return Track(i, str(file), str(title), request)
+
+
+def _plain_file_name(name) -> bool:
+    """Return whether a track's file name stays in the output folder and clashes with nothing."""
+    if not isinstance(name, str) or not name.lower().endswith(".mp3") or len(name) > 200:
+        return False
+    if "/" in name or "\\" in name or "\0" in name or name.startswith("."):
+        return False
+    return not any(ord(c) < 32 for c in name)
 
 
 def check(course: Course) -> None:

@@ -151,11 +151,6 @@ class BoundedEnvironment(SandboxedEnvironment):
 
     def call(self, __context, __obj, *args, **kwargs):
         self.budget.step()
-        # str.format and format_map: their widths are checked before they run.
-        if getattr(__obj, "__name__", None) in ("format", "format_map"):
-            owner = getattr(__obj, "__self__", None)
-            if isinstance(owner, str):
-                _widths(owner)
         padding = getattr(__obj, "__name__", None) in (
             "ljust",
             "rjust",
@@ -166,6 +161,12 @@ class BoundedEnvironment(SandboxedEnvironment):
         if padding and args and isinstance(args[0], int) and args[0] > MAX_WIDTH:
             raise BudgetError(f"a field wider than {MAX_WIDTH:,} characters")
         return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value):
+        wrapped = super().wrap_str_format(value)
+        if wrapped is not None:
+            _widths(str(value.__self__))  # str.format and format_map, before they run
+        return wrapped
 
     def _range(self, *args) -> Iterator[int]:
         for a in args:
