@@ -217,13 +217,15 @@ def render(
     """Render PRACTICE (a built-in name or a template file) to a finished MP3."""
     import re
 
+    from .encode import MP3_BITRATES
     from .mix import MixSettings
     from .render import Output, Request
     from .render import render as do_render
 
-    if not re.fullmatch(r"\d{2,3}k", bitrate):
+    if not re.fullmatch(r"\d{1,3}k", bitrate) or int(bitrate[:-1]) not in MP3_BITRATES:
         raise click.BadParameter(
-            f"{bitrate!r}: expected kilobits like 128k", param_hint="--bitrate"
+            f"{bitrate!r}: MP3 has {', '.join(f'{b}k' for b in MP3_BITRATES)}",
+            param_hint="--bitrate",
         )
     mix = MixSettings(
         rate=int(sample_rate),
@@ -247,8 +249,9 @@ def render(
         interval_bell=interval_bell,
         mix=mix,
     )
-    if output is None:
+    if output is None:  # the default folder is made; a folder the user names must exist
         output = Path("output") / f"{Path(practice).stem}.mp3"
+        output.parent.mkdir(exist_ok=True)
     out = Output(
         output,
         id3_version=int(id3),

@@ -155,11 +155,13 @@ def load_course(path: str | Path, trusted: bool = False) -> Course:
     names = [t.file for t in tracks]
     for name in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"file: {name!r} is used by more than one track")
-    if problems:
+    course = Course(path, title, str(data.get("guide", "")), str(data.get("description", "")),
+                    cover, tuple(tracks))  # fmt: skip
+    if problems:  # the tracks that did load are checked too: every problem at once
+        problems += problems_of(course)
         raise ConfigError("; ".join(f"{path}: {p}" for p in problems[:8]) + (
             f" (and {len(problems) - 8} more)" if len(problems) > 8 else ""))  # fmt: skip
-    return Course(path, title, str(data.get("guide", "")), str(data.get("description", "")),
-                  cover, tuple(tracks))  # fmt: skip
+    return course
 
 
 def _track(i, total, spec, manifest, where, problems, trusted=False) -> Track | None:
@@ -249,7 +251,21 @@ def _plain_file_name(name) -> bool:
 
 def check(course: Course) -> None:
     """Render every track's script and find every sound, before anything is spoken."""
+    problems = problems_of(course)
+    if problems:
+        raise ConfigError(f"{course.path}: " + "; ".join(problems))
+
+
+def problems_of(course: Course) -> list[str]:
+    """Return every problem a build would meet in the course's tracks and cover."""
+    from .tags import check_cover
+
     problems = []
+    if course.cover is not None:
+        try:
+            check_cover(course.cover)
+        except CalmcastError as e:
+            problems.append(f"cover: {e.format_message()}")
     voices = {}
     for t in course.tracks:
         r = t.request
@@ -265,8 +281,7 @@ def check(course: Course) -> None:
                 sounds.find(r.bell, "bell")
         except CalmcastError as e:
             problems.append(f"track {t.number} ({t.file}): {e.format_message()}")
-    if problems:
-        raise ConfigError(f"{course.path}: " + "; ".join(problems))
+    return problems
 
 
 def fingerprint(course: Course, track: Track) -> str:

@@ -149,6 +149,10 @@ def write_audio(
     _run(cmd, str(path), OutputError, input=np.ascontiguousarray(audio, dtype="<f4").tobytes())
 
 
+#: The constant bitrates MPEG-1 Layer III defines (at 32, 44.1 and 48 kHz).
+MP3_BITRATES = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
+
+
 def mp3_args(bitrate: str = "128k") -> list[str]:
     """Return ffmpeg arguments for a constant-bitrate MP3 with a gapless (LAME) header."""
     return ["-c:a", "libmp3lame", "-b:a", bitrate, "-write_xing", "1", "-id3v2_version", "0"]

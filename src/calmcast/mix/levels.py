@@ -83,7 +83,12 @@ def loudest(channels: int, true_peak: float = -1.0, bitrate: str = "128k") -> fl
 
 def check(settings: MixSettings) -> None:
     """Raise ConfigError for a target the voice cannot reach without being squashed."""
+    from ..encode import MP3_BITRATES
+
     tp, rate = settings.true_peak, settings.bitrate
+    kbits = rate.lower().removesuffix("k")
+    if not kbits.isdigit() or int(kbits) not in MP3_BITRATES:
+        raise ConfigError(f"bitrate {rate!r}: MP3 has {', '.join(f'{b}k' for b in MP3_BITRATES)}")
     most = loudest(settings.channels, tp, rate)
     if settings.loudness > most:
         kind = "mono" if settings.channels == 1 else "stereo"
