@@ -110,7 +110,7 @@ def test_a_silent_sit_puts_the_bed_where_a_guided_session_would(tmp_path):
 
 @pytest.mark.parametrize(
     ("channels", "bitrate"),
-    [(2, "64k"), (2, "96k"), (2, "128k"), (2, "320k"), (1, "48k"), (1, "64k")],
+    [(2, "64k"), (2, "128k"), (1, "64k")],  # the tightest margins, and the default
 )
 def test_the_loudest_targets_hold_the_ceiling_at_any_bitrate(channels, bitrate, tmp_path):
     from calmcast.mix import loudest

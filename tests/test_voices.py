@@ -117,7 +117,7 @@ def test_the_first_utterance_of_a_process_is_spoken_at_the_rate_asked():
         run = [sys.executable, "-c", FIRST_UTTERANCE]
         return int(subprocess.run(run, capture_output=True, text=True, check=True).stdout)
 
-    lengths = [first() for _ in range(24)]
+    lengths = [first() for _ in range(16)]
     assert max(lengths) < 1.02 * min(lengths), sorted(lengths)
 
 
