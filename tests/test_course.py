@@ -45,7 +45,7 @@ def test_build_makes_a_tagged_folder_and_then_only_what_changed(tmp_path):
     out = tmp_path / "out"
     done = build(load_course(manifest), out)
     assert [d.status for d in done] == ["made", "made"]
-    files = sorted(p.name for p in out.iterdir())
+    files = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     assert files == ["01-week-1-dense.mp3", "02-week-2-sample.mp3", "playlist.m3u8"]
     tags = ID3(str(out / "02-week-2-sample.mp3"))
     assert (str(tags["TIT2"]), str(tags["TALB"]), str(tags["TPE1"]), str(tags["TRCK"])) == (
@@ -145,3 +145,24 @@ def test_trust_lets_your_own_manifest_reach_outside(tmp_path):
     assert load_course(manifest, trusted=True).tracks[0].request.practice == str(secret.resolve())
     with pytest.raises(ConfigError, match="lies outside"):
         load_course(manifest)
+
+
+@pytest.mark.slow
+def test_a_damaged_track_or_a_changed_include_in_a_subfolder_is_made_again(tmp_path):
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    write(parts / "close.txt", "Rest now, and return.")
+    write(tmp_path / "week.j2", 'Breathe here. [pause 10s..]\n{% include "parts/close.txt" %}\n')
+    manifest = write(tmp_path / "course.toml", MANIFEST.replace('"dense.j2"', '"week.j2"'))
+    out = tmp_path / "out"
+    assert [d.status for d in build(load_course(manifest), out)] == ["made", "made"]
+    first = out / "01-week-1-dense.mp3"
+
+    data = first.read_bytes()  # cut short, as a full disk or a killed copy leaves it
+    first.write_bytes(data[: len(data) // 2])
+    assert [d.status for d in build(load_course(manifest), out)] == ["made", "up to date"]
+    assert first.read_bytes()[:3] == b"ID3" and first.stat().st_size > len(data) // 2
+
+    write(parts / "close.txt", "Rest now, and slowly return.")
+    assert [d.status for d in build(load_course(manifest), out)] == ["made", "up to date"]
+    assert "slowly return" in ID3(str(first)).getall("USLT")[0].text

@@ -249,14 +249,19 @@ def _plain_file_name(name) -> bool:
     return not any(ord(c) < 32 for c in name)
 
 
-def check(course: Course) -> None:
-    """Render every track's script and find every sound, before anything is spoken."""
-    problems = problems_of(course)
+def check(course: Course) -> dict[int, tuple[str, ...]]:
+    """Render every track's script and find every sound, before anything is spoken.
+
+    Return the files each track's script read (its template and every include), by number.
+    """
+    sources: dict[int, tuple[str, ...]] = {}
+    problems = problems_of(course, sources)
     if problems:
         raise ConfigError(f"{course.path}: " + "; ".join(problems))
+    return sources
 
 
-def problems_of(course: Course) -> list[str]:
+def problems_of(course: Course, sources: dict | None = None) -> list[str]:
     """Return every problem a build would meet in the course's tracks and cover."""
     from .tags import check_cover
 
@@ -274,7 +279,9 @@ def problems_of(course: Course) -> list[str]:
                 voices[r.voice] = open_voice(r.voice, r.rate, r.pitch)
             practice = load_practice(r.practice)
             minutes = r.minutes if r.minutes is not None else practice.minutes
-            render_script(practice, minutes, r.values, language=voices[r.voice].language)
+            script = render_script(practice, minutes, r.values, language=voices[r.voice].language)
+            if sources is not None:
+                sources[t.number] = script.sources
             if r.ambience:
                 sounds.find(r.ambience, "ambience")
             if r.bell:
@@ -284,11 +291,18 @@ def problems_of(course: Course) -> list[str]:
     return problems
 
 
-def fingerprint(course: Course, track: Track) -> str:
-    """Return a hash of everything that decides a track's audio and tags."""
+def fingerprint(course: Course, track: Track, read: tuple[str, ...] | None = None) -> str:
+    """Return a hash of everything that decides a track's audio and tags.
+
+    `read` is every file its script read (`check` returns them); without it, the practice
+    and the templates beside it and among the built-ins.
+    """
     r = track.request
     practice = find_practice(r.practice)
-    sources = sorted({practice, *practice.parent.glob("*.j2"), *BUILTIN_DIR.glob("*.j2")})
+    if read is not None:
+        sources = sorted(Path(f) for f in read)
+    else:
+        sources = sorted({practice, *practice.parent.glob("*.j2"), *BUILTIN_DIR.glob("*.j2")})
     blob = {
         "version": __version__,
         "request": repr(r),
@@ -339,26 +353,64 @@ def build(
 ) -> list[Built]:
     """Build every track into `folder`, skipping those already built from the same inputs."""
     folder = Path(folder)
-    check(course)
+    read = check(course)
     folder.mkdir(parents=True, exist_ok=True)
+    record = _read_record(folder)
     done = []
     total = len(course.tracks)
     for t in course.tracks:
         out = folder / t.file
-        stamp = fingerprint(course, t)
-        if not force and out.is_file() and built_fingerprint(out) == stamp:
+        stamp = fingerprint(course, t, read.get(t.number))
+        if not force and _up_to_date(out, stamp, record.get(t.file)):
             item = Built(t, out, "up to date")
         else:
             result = render(t.request, Output(
                 out, title=t.title, artist=course.guide or None, album=course.title,
                 track=f"{t.number}/{total}", cover=course.cover, build=stamp,
             ))  # fmt: skip
+            record[t.file] = {"build": stamp, **_file_facts(out)}
+            _write_record(folder, record)
             item = Built(t, out, "made", result.timings["total"])
         done.append(item)
         if report:
             report(item)
     _write_playlist(course, folder)
     return done
+
+
+#: What a build knows of the files it made: their fingerprints, sizes and hashes.
+RECORD = ".calmcast-build.json"
+
+
+def _file_facts(path: Path) -> dict:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"size": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def _up_to_date(out: Path, stamp: str, known: dict | None) -> bool:
+    """Return whether `out` is the whole file an earlier build made from the same inputs."""
+    if not out.is_file() or built_fingerprint(out) != stamp or not isinstance(known, dict):
+        return False
+    if known.get("build") != stamp or known.get("size") != out.stat().st_size:
+        return False
+    return known.get("sha256") == _file_facts(out)["sha256"]  # damaged or changed since
+
+
+def _read_record(folder: Path) -> dict:
+    try:
+        data = json.loads((folder / RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data.get("files", {}) if isinstance(data, dict) else {}
+
+
+def _write_record(folder: Path, files: dict) -> None:
+    tmp = folder / f"{RECORD}.part"
+    tmp.write_text(json.dumps({"version": 1, "files": files}, indent=1), encoding="utf-8")
+    tmp.replace(folder / RECORD)
 
 
 def _write_playlist(course: Course, folder: Path) -> None:

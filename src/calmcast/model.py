@@ -114,6 +114,7 @@ class Script:
     segments: tuple[Segment, ...]
     values: dict
     text: str
+    sources: tuple[str, ...] = ()  # every file the template read: itself and its includes
 
     @property
     def speech(self) -> tuple[Speech, ...]:

@@ -235,9 +235,13 @@ def environment(practice: Practice) -> BoundedEnvironment:
 class _InsideLoader(jinja2.FileSystemLoader):
     """Includes come from inside the practice's folder (or the built-ins), links resolved."""
 
+    read: list[str] | None = None  # where the files it loads are recorded
+
     def get_source(self, environment, template):
         source, filename, uptodate = super().get_source(environment, template)
         real = Path(filename).resolve()
+        if self.read is not None:
+            self.read.append(str(real))
         if not any(real.is_relative_to(Path(f).resolve()) for f in self.searchpath):
             raise jinja2.exceptions.SecurityError(
                 f"include {template!r} leads outside the practice's folder"
@@ -297,8 +301,11 @@ def _plain_text(name: str, value: str) -> str:
     return value
 
 
-def render_text(practice: Practice, context: dict) -> str:
-    """Return the template rendered with `context`, errors naming the file and line."""
+def render_text(practice: Practice, context: dict, read: list[str] | None = None) -> str:
+    """Return the template rendered with `context`, errors naming the file and line.
+
+    The files it includes are added to `read`, resolved.
+    """
     shown = _shown(practice)
     body = practice.source
     if practice.front_matter_lines:
@@ -307,6 +314,8 @@ def render_text(practice: Practice, context: dict) -> str:
         n = practice.front_matter_lines
         body = "{#" + "\n" * n + "#}" + "".join(lines[n:])
     env = environment(practice)
+    if read is not None:
+        env.loader.read = read
     try:
         template = env.from_string(body)
         return env.render(template, context)
@@ -357,10 +366,12 @@ def render_script(
     context = coerce_values(practice, values, shown)
     context["minutes"] = float(minutes or 0.0)
     context["language"] = language
-    text = render_text(practice, context)
+    read: list[str] = []
+    text = render_text(practice, context, read)
     segments = parse_text(text, practice, shown)
     plain = {k: v for k, v in context.items() if k not in _RESERVED}
-    return Script(practice=practice, segments=tuple(segments), values=plain, text=text)
+    sources = tuple(dict.fromkeys([str(Path(practice.path).resolve()), *read]))
+    return Script(practice, tuple(segments), plain, text, sources)
 
 
 # -- parsing -----------------------------------------------------------------------------------
