@@ -311,3 +311,16 @@ def test_a_killed_render_s_part_file_is_swept_by_the_next(tmp_path, existing):
     )
     assert again.returncode == 0, again.stderr
     assert sorted(os.listdir(existing.parent)) == ["session.mp3"]
+
+
+def test_a_file_where_the_speech_cache_should_be_is_one_clear_line(tmp_path):
+    blocker = write(tmp_path / "cache", "not a folder")
+    out = tmp_path / "s.mp3"
+    proc = run_cli("render", SAMPLE, "--voice", "espeak:en-gb", "-o", str(out),
+                   env={"CALMCAST_CACHE": str(blocker)})  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        f"calmcast: {blocker}: the speech cache must be a folder, and a file stands there "
+        "(set CALMCAST_CACHE to another place)"
+    )
+    assert not out.exists() and blocker.read_text() == "not a folder"

@@ -218,6 +218,17 @@ def render(
     import re
 
     from .encode import MP3_BITRATES
+
+    if track is not None and not re.fullmatch(r"[1-9]\d{0,3}(/[1-9]\d{0,3})?", track.strip()):
+        raise click.BadParameter(
+            f"{track!r}: expected a number like 3 or 3/8", param_hint="--track"
+        )
+    for name, text in (("--title", title), ("--artist", artist), ("--album", album)):
+        if text is not None and (len(text) > 500 or any(ord(c) < 32 for c in text)):
+            raise click.BadParameter(
+                f"{text[:40]!r}: at most 500 characters on one line, no control characters",
+                param_hint=name,
+            )
     from .mix import MixSettings
     from .render import Output, Request
     from .render import render as do_render

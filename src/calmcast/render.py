@@ -228,6 +228,7 @@ def render(request: Request, output: Output, cache: SpeechCache | None = None) -
     settings = request.mix
     check_levels(settings)
     cache = cache or SpeechCache()
+    cache.check()
     p = plan(request=request, cache=cache)
     dest.check_inputs(sounds.find(name or sounds.DEFAULT_BELL, "bell") for name in p.bells)
     bed = None

@@ -44,6 +44,34 @@ class SpeechCache:
         self.folder = Path(folder) if folder else default_cache_dir()
         self.hits = 0  # utterances found spoken already
         self.misses = 0  # utterances the voice had to speak
+        self._checked = False
+
+    def check(self) -> None:
+        """Make sure the folder can be used: a file there is an error; a folder calmcast
+        cannot write is passed over for a temporary one, with a warning."""
+        if self._checked:
+            return
+        self._checked = True
+        from ..errors import ConfigError
+
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as e:
+            raise ConfigError(
+                f"{self.folder}: the speech cache must be a folder, and a file stands there "
+                "(set CALMCAST_CACHE to another place)"
+            ) from e
+        except OSError as e:
+            log.warning(
+                "%s: cannot make the speech cache (%s); using a temporary one",
+                self.folder,
+                e.strerror,
+            )
+            self.folder = Path(tempfile.mkdtemp(prefix="calmcast-cache-"))
+            return
+        if not os.access(self.folder, os.W_OK | os.X_OK):
+            log.warning("%s: the speech cache is not writable; using a temporary one", self.folder)
+            self.folder = Path(tempfile.mkdtemp(prefix="calmcast-cache-"))
 
     def key(self, voice_key: str, text: str) -> str:
         """Return the key of `text` spoken by the voice whose settings are `voice_key`."""

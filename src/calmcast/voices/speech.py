@@ -66,6 +66,7 @@ class Utterance:
 
 def speak(voice: Voice, texts: list[str], chain: VoiceChain, cache: SpeechCache) -> list[Utterance]:
     """Return each text spoken and prepared: from the cache where it can, else synthesised."""
+    cache.check()
     voice_key = voice.cache_key()
     chain_key = chain.key()
     started = time.perf_counter()
