@@ -318,7 +318,7 @@ def test_a_file_where_the_speech_cache_should_be_is_one_clear_line(tmp_path):
     out = tmp_path / "s.mp3"
     proc = run_cli("render", SAMPLE, "--voice", "espeak:en-gb", "-o", str(out),
                    env={"CALMCAST_CACHE": str(blocker)})  # fmt: skip
-    assert proc.returncode == 2
+    assert proc.returncode == 1
     assert proc.stderr.strip() == (
         f"calmcast: {blocker}: the speech cache must be a folder, and a file stands there "
         "(set CALMCAST_CACHE to another place)"
