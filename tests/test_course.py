@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from mutagen.id3 import ID3
 
 from calmcast.course import build, load_course
@@ -166,3 +168,25 @@ def test_a_damaged_track_or_a_changed_include_in_a_subfolder_is_made_again(tmp_p
     write(parts / "close.txt", "Rest now, and slowly return.")
     assert [d.status for d in build(load_course(manifest), out)] == ["made", "up to date"]
     assert "slowly return" in ID3(str(first)).getall("USLT")[0].text
+
+
+KEYS = ["title", "practice", "minutes", "file", "ambience", "bell", "cover", "set", "voice",
+        "duration", "interval_bell", "rate", "[[track]]", "[defaults]", "[track.set]"]  # fmt: skip
+VALUES = ['"settling"', '"../x"', '"/etc/passwd"', "nan", "inf", "-1", "1e400", "true", "[]",
+          "{ a = 1 }", '"a.mp3"', '"playlist.m3u8"', "12", '"10s"', '"x" ']  # fmt: skip
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.tuples(st.sampled_from(KEYS), st.sampled_from(VALUES)), max_size=12))
+def test_any_manifest_loads_or_raises_calmcast_s_own_error(tmp_path, lines):
+    text = "\n".join(k if k.startswith("[") else f"{k} = {v}" for k, v in lines)
+    manifest = write(tmp_path / "fuzz.toml", text)
+    try:
+        course = load_course(manifest)
+    except ConfigError as e:
+        assert "Traceback" not in e.format_message()
+        return
+    for t in course.tracks:
+        assert "/" not in t.file and t.file.endswith(".mp3")

@@ -89,6 +89,8 @@ def check(settings: MixSettings) -> None:
     kbits = rate.lower().removesuffix("k")
     if not kbits.isdigit() or int(kbits) not in MP3_BITRATES:
         raise ConfigError(f"bitrate {rate!r}: MP3 has {', '.join(f'{b}k' for b in MP3_BITRATES)}")
+    if settings.rate < 32000 and int(kbits) > 160:  # MPEG-2 Layer III below 32 kHz
+        raise ConfigError(f"bitrate {rate}: at {settings.rate} Hz an MP3 has at most 160k")
     most = loudest(settings.channels, tp, rate)
     if settings.loudness > most:
         kind = "mono" if settings.channels == 1 else "stereo"
