@@ -254,6 +254,7 @@ class Encoder:
         self._failed: BaseException | None = None
         self._finished = False
         self._committed = False
+        self._stopping = False
 
     def __enter__(self) -> Encoder:
         self._tmp = self.dest.create()
@@ -283,8 +284,12 @@ class Encoder:
                 stdin.write(data)
         except (BrokenPipeError, OSError) as e:
             self._failed = e
-            while self._queue.get() is not None:  # let the producer finish and notice
-                pass
+            # Take what the producer still sends until it notices, or until it is stopping
+            # (it may not manage to send the end: the queue can be full when it is stopped).
+            while not self._stopping:
+                with contextlib.suppress(queue.Empty):
+                    if self._queue.get(timeout=0.1) is None:
+                        break
 
     def write(self, block: np.ndarray) -> None:
         """Queue one block of float frames x channels for the encoder."""
@@ -333,11 +338,12 @@ class Encoder:
             proc = self._proc
             if proc is not None and not self._finished:
                 self._finished = True
+                self._stopping = True
                 proc.kill()
                 with contextlib.suppress(queue.Full):
                     self._queue.put_nowait(None)
                 if self._writer is not None:
-                    self._writer.join()
+                    self._writer.join(timeout=10)
                 with contextlib.suppress(OSError):
                     proc.stdin.close()
                 proc.wait()
