@@ -158,7 +158,7 @@ def _minutes(minutes: float | None, duration: float | None) -> float | None:
     type=Number(-30, -10),
     default=-16.0,
     show_default=True,
-    help="Loudness of the voice, LUFS, measured on the speech alone; at most -13 (mono -16).",
+    help="Loudness of the voice, LUFS, measured on the speech alone; at most -13.5 (mono -16.5).",
 )
 @click.option(
     "--sample-rate",
