@@ -324,17 +324,6 @@ def _stat(ref: str, kind: str | None) -> list:
     return [str(path), st.st_size, int(st.st_mtime)]
 
 
-def built_fingerprint(path: Path) -> str | None:
-    """Return the fingerprint recorded in an earlier build's file, if any."""
-    from mutagen.id3 import ID3, ID3NoHeaderError
-
-    try:
-        frames = ID3(str(path)).getall("TXXX:calmcast:build")
-    except (ID3NoHeaderError, OSError):
-        return None
-    return str(frames[0]) if frames else None
-
-
 @dataclass(frozen=True)
 class Built:
     """What happened to one track in a build."""
@@ -392,9 +381,9 @@ def _file_facts(path: Path) -> dict:
 
 def _up_to_date(out: Path, stamp: str, known: dict | None) -> bool:
     """Return whether `out` is the whole file an earlier build made from the same inputs."""
-    if not out.is_file() or built_fingerprint(out) != stamp or not isinstance(known, dict):
+    if not out.is_file() or not isinstance(known, dict) or known.get("build") != stamp:
         return False
-    if known.get("build") != stamp or known.get("size") != out.stat().st_size:
+    if known.get("size") != out.stat().st_size:
         return False
     return known.get("sha256") == _file_facts(out)["sha256"]  # damaged or changed since
 
@@ -408,15 +397,18 @@ def _read_record(folder: Path) -> dict:
 
 
 def _write_record(folder: Path, files: dict) -> None:
-    tmp = folder / f"{RECORD}.part"
-    tmp.write_text(json.dumps({"version": 1, "files": files}, indent=1), encoding="utf-8")
-    tmp.replace(folder / RECORD)
+    _write_text(folder / RECORD, json.dumps({"version": 1, "files": files}, indent=1))
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write a small file whole or not at all: beside it first, then renamed into place."""
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def _write_playlist(course: Course, folder: Path) -> None:
     lines = ["#EXTM3U", f"#PLAYLIST:{course.title}"]
     for t in course.tracks:
         lines += [f"#EXTINF:-1,{course.guide + ' - ' if course.guide else ''}{t.title}", t.file]
-    tmp = folder / ".playlist.m3u8.part"
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(folder / "playlist.m3u8")
+    _write_text(folder / "playlist.m3u8", "\n".join(lines) + "\n")

@@ -246,7 +246,6 @@ class Encoder:
         self.channels = channels
         self.bitrate = bitrate
         self.frames = 0
-        self._tmp: Path | None = None
         self._proc: subprocess.Popen | None = None
         self._err = None
         self._queue: queue.Queue[bytes | None] = queue.Queue(self.QUEUE)
@@ -257,11 +256,11 @@ class Encoder:
         self._stopping = False
 
     def __enter__(self) -> Encoder:
-        self._tmp = self.dest.create()
+        self.dest.create()
         try:
             self._start()
         except BaseException:
-            self._close(failed=True)
+            self._close()
             raise
         return self
 
@@ -270,7 +269,7 @@ class Encoder:
         cmd = [
             ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-v", "error", "-y",
             "-f", "f32le", "-ar", str(self.rate), "-ac", str(self.channels), "-i", "-",
-            *mp3_args(self.bitrate), "-f", "mp3", str(self._tmp),
+            *mp3_args(self.bitrate), "-f", "mp3", str(self.dest.tmp),
         ]  # fmt: skip
         log.debug("%s: %s", self.path, " ".join(cmd))
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self._err)
@@ -313,7 +312,7 @@ class Encoder:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if not self._committed:
-            self._close(failed=True)
+            self._close()
 
     def finish(self) -> None:
         """Wait for ffmpeg to write the last frame; raise OutputError if it failed."""
@@ -332,7 +331,7 @@ class Encoder:
         finally:
             self._err.close()
 
-    def _close(self, failed: bool) -> None:
+    def _close(self) -> None:
         """Stop ffmpeg if it still runs and delete the unfinished file, whatever happens."""
         try:
             proc = self._proc
@@ -349,15 +348,14 @@ class Encoder:
                 proc.wait()
                 self._err.close()
         finally:
-            if self._tmp is not None:
-                self._tmp.unlink(missing_ok=True)
+            self.dest.discard()
 
     def commit(self, before_replace=None) -> None:
         """Finish, then move the file into place (after `before_replace(tmp_path)`, e.g. tagging)."""
         self.finish()
         if before_replace is not None:
             try:
-                before_replace(self._tmp)
+                before_replace(self.dest.tmp)
             except OSError as e:
                 raise OutputError(f"{self.path}: {describe(e)}") from e
         self.dest.commit()

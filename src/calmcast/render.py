@@ -20,7 +20,7 @@ from .limits import MAX_SESSION, MIN_BELL_INTERVAL, finite
 from .mix import Levels, LimiterStats, Mixer, MixSettings, anchor, voice_chain
 from .mix import check as check_levels
 from .model import Bell, Event, Pause, Practice, Script, Speech, Timeline
-from .script import load_practice, render_script
+from .script import find_practice, load_practice, render_script
 from .timeline import fit, ring_out
 from .voices import Voice, open_voice
 from .voices.cache import SpeechCache
@@ -313,7 +313,7 @@ def _calibration(p: Plan, bed: sounds.Sound | None, settings: MixSettings) -> np
 
 def _inputs(request: Request, output: Output) -> list[Path]:
     """Return the files a render reads, which its output must not be."""
-    found = [load_practice(request.practice).path, output.cover]
+    found = [find_practice(request.practice), output.cover]
     for ref, kind in ((request.ambience, "ambience"), (request.bell, "bell")):
         if ref:
             found.append(sounds.find(ref, kind))
