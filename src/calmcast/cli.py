@@ -13,36 +13,11 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .durations import format_clock, format_duration, parse_duration
+from . import __version__, settings
+from .durations import format_clock, format_duration
 from .errors import CalmcastError
-from .limits import MAX_SESSION
 
 log = logging.getLogger("calmcast")
-
-
-class Duration(click.ParamType):
-    """A length like 12m30s, 90 or 2.5s, as seconds."""
-
-    name = "duration"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, (int, float)):
-            return float(value)
-        try:
-            return parse_duration(value)
-        except ValueError as e:
-            self.fail(str(e), param, ctx)
-
-
-class Number(click.FloatRange):
-    """A finite number in a range: click's FloatRange lets NaN through every bound."""
-
-    def convert(self, value, param, ctx):
-        rv = super().convert(value, param, ctx)
-        if not math.isfinite(rv):
-            self.fail(f"{value!r} is not a finite number", param, ctx)
-        return rv
 
 
 def _set_values(ctx, param, values: tuple[str, ...]) -> dict[str, str]:
@@ -72,23 +47,8 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
     ctx.obj = {"debug": debug, "quiet": quiet}
 
 
-def _voice_options(f):
-    f = click.option("--pitch", type=Number(0, 100), help="Voice pitch, 0 to 100 (espeak).")(f)
-    f = click.option(
-        "--rate",
-        type=Number(40, 500),  # each backend checks its own range
-        help="Words a minute. Default: a meditation pace (140).",
-    )(f)
-    f = click.option(
-        "--voice",
-        metavar="NAME",
-        help="espeak:en-gb, piper:joe, or a Piper .onnx path. See `calmcast voices`.",
-    )(f)
-    return f
-
-
-def _length_options(f):
-    f = click.option(
+def _values_option(f):
+    return click.option(
         "--set",
         "values",
         multiple=True,
@@ -96,21 +56,6 @@ def _length_options(f):
         callback=_set_values,
         help="Set a practice variable (repeatable).",
     )(f)
-    f = click.option(
-        "--duration", type=Duration(), metavar="LENGTH", help="The length as 12m30s, 90s or 1h."
-    )(f)
-    f = click.option(
-        "--minutes",
-        type=Number(min=0, max=MAX_SESSION / 60, min_open=True),
-        help="The length in minutes (12.5 for 12m30s), at most 720. Default: the practice's.",
-    )(f)
-    return f
-
-
-def _minutes(minutes: float | None, duration: float | None) -> float | None:
-    if minutes is not None and duration is not None:
-        raise click.UsageError("give --minutes or --duration, not both")
-    return duration / 60 if duration is not None else minutes
 
 
 @cli.command()
@@ -121,158 +66,21 @@ def _minutes(minutes: float | None, duration: float | None) -> float | None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="The MP3 to write (- for stdout). Default: output/PRACTICE.mp3.",
 )
-@_length_options
-@_voice_options
-@click.option(
-    "--ambience",
-    default="rain",
-    show_default=True,
-    metavar="NAME|FILE",
-    help="The bed under the voice: a built-in name, an audio file, or none.",
-)
-@click.option("--bell", metavar="NAME|FILE", help="Strike this bell at the start and the end.")
-@click.option(
-    "--interval-bell",
-    type=Duration(),
-    metavar="LENGTH",
-    help="Strike the bell every LENGTH (a timer), e.g. 5m.",
-)
-@click.option(
-    "--bed-level",
-    type=Number(-60, 0),
-    default=-20.0,
-    show_default=True,
-    help="Bed loudness relative to the voice, LU.",
-)
-@click.option(
-    "--duck",
-    type=Number(0, 40),
-    default=9.0,
-    show_default=True,
-    help="How far the bed dips under speech, dB.",
-)
-@click.option("--fade-in", type=Duration(), default=3.0, show_default=True, help="Bed fade-in.")
-@click.option("--fade-out", type=Duration(), default=6.0, show_default=True, help="Bed fade-out.")
-@click.option(
-    "--loudness",
-    type=Number(-30, -10),
-    default=-16.0,
-    show_default=True,
-    help="Loudness of the voice, LUFS, measured on the speech alone; at most -13.5 (mono -16.5).",
-)
-@click.option(
-    "--sample-rate",
-    type=click.Choice(["22050", "32000", "44100", "48000"]),
-    default="44100",
-    show_default=True,
-    help="Sample rate of the MP3, Hz.",
-)
-@click.option("--channels", type=click.IntRange(1, 2), default=2, show_default=True)
-@click.option("--bitrate", default="128k", show_default=True, help="MP3 bitrate, e.g. 96k, 192k.")
-@click.option("--title", help="Title tag. Default: the practice's title.")
-@click.option("--artist", "--guide", "artist", help="Artist tag: the guide's name.")
-@click.option("--album", help="Album tag.")
-@click.option("--track", help="Track number tag, e.g. 3 or 3/8.")
-@click.option(
-    "--cover",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A JPEG or PNG cover image.",
-)
-@click.option(
-    "--id3",
-    type=click.Choice(["3", "4"]),
-    default="3",
-    show_default=True,
-    help="ID3 version: 2.3 plays everywhere, 2.4 is newer.",
-)
+@_values_option
+@settings.click_options("render")
 @click.pass_context
-def render(
-    ctx,
-    practice,
-    output,
-    minutes,
-    duration,
-    values,
-    voice,
-    rate,
-    pitch,
-    ambience,
-    bell,
-    interval_bell,
-    bed_level,
-    duck,
-    fade_in,
-    fade_out,
-    loudness,
-    sample_rate,
-    channels,
-    bitrate,
-    title,
-    artist,
-    album,
-    track,
-    cover,
-    id3,
-):
+def render(ctx, practice, output, values, **given):
     """Render PRACTICE (a built-in name or a template file) to a finished MP3."""
-    import re
-
-    from .encode import MP3_BITRATES
-
-    if track is not None and not re.fullmatch(r"[1-9]\d{0,3}(/[1-9]\d{0,3})?", track.strip()):
-        raise click.BadParameter(
-            f"{track!r}: expected a number like 3 or 3/8", param_hint="--track"
-        )
-    for name, text in (("--title", title), ("--artist", artist), ("--album", album)):
-        if text is not None and (len(text) > 500 or any(ord(c) < 32 for c in text)):
-            raise click.BadParameter(
-                f"{text[:40]!r}: at most 500 characters on one line, no control characters",
-                param_hint=name,
-            )
-    from .mix import MixSettings
-    from .render import Output, Request
+    from .render import Output
     from .render import render as do_render
 
-    if not re.fullmatch(r"\d{1,3}k", bitrate) or int(bitrate[:-1]) not in MP3_BITRATES:
-        raise click.BadParameter(
-            f"{bitrate!r}: MP3 has {', '.join(f'{b}k' for b in MP3_BITRATES)}",
-            param_hint="--bitrate",
-        )
-    mix = MixSettings(
-        rate=int(sample_rate),
-        channels=channels,
-        bed_level=bed_level,
-        duck=duck,
-        fade_in=fade_in,
-        fade_out=fade_out,
-        loudness=loudness,
-        bitrate=bitrate,
-    )
-    request = Request(
-        practice=practice,
-        minutes=_minutes(minutes, duration),
-        voice=voice,
-        rate=rate,
-        pitch=pitch,
-        values=values,
-        ambience=None if ambience.lower() == "none" else ambience,
-        bell=bell,
-        interval_bell=interval_bell,
-        mix=mix,
-    )
+    request, tags = settings.make(practice, values, settings.from_cli(given))
     if output is None:  # the default folder is made; a folder the user names must exist
         output = Path("output") / f"{Path(practice).stem}.mp3"
         output.parent.mkdir(exist_ok=True)
-    out = Output(
-        output,
-        id3_version=int(id3),
-        title=title,
-        artist=artist,
-        album=album,
-        track=track,
-        cover=cover,
-    )
-    result = do_render(request, out)
+    if tags["cover"] is not None:
+        tags["cover"] = Path(tags["cover"])
+    result = do_render(request, Output(output, **tags))
     if not ctx.obj["quiet"]:
         voice = (
             f"voice {result.voice_loudness:.1f} LUFS, "
@@ -290,26 +98,14 @@ def render(
 
 @cli.command()
 @click.argument("practice")
-@_length_options
-@_voice_options
-@click.option("--bell", metavar="NAME", help="Strike this bell at the start and the end.")
-@click.option("--interval-bell", type=Duration(), metavar="LENGTH", help="A bell every LENGTH.")
+@_values_option
+@settings.click_options("render", only=settings.PLAN)
 @click.option("--json", "as_json", is_flag=True, help="Print the timeline as a JSON list.")
-def plan(practice, minutes, duration, values, voice, rate, pitch, bell, interval_bell, as_json):
+def plan(practice, values, as_json, **given):
     """Print the timeline of PRACTICE: each segment's kind, start, length and text."""
-    from .render import Request
     from .render import plan as do_plan
 
-    request = Request(
-        practice=practice,
-        minutes=_minutes(minutes, duration),
-        voice=voice,
-        rate=rate,
-        pitch=pitch,
-        values=values,
-        bell=bell,
-        interval_bell=interval_bell,
-    )
+    request, _ = settings.make(practice, values, settings.from_cli(given))
     p = do_plan(request=request)
     rows = p.rows()
     if as_json:
@@ -398,14 +194,16 @@ def practices():
 
 @cli.command()
 @click.argument("practice")
-@_length_options
+@_values_option
+@settings.click_options("render", only=settings.LENGTH)
 @click.option("--language", default="en", show_default=True, help="The voice's language.")
-def show(practice, minutes, duration, values, language):
+def show(practice, values, language, **given):
     """Print PRACTICE's front matter and its script rendered for a length."""
     from .script import load_practice, render_script
 
     p = load_practice(practice)
-    minutes = _minutes(minutes, duration) or p.minutes
+    chosen = settings.from_cli(given)
+    minutes = chosen.get("minutes", chosen.get("duration")) or p.minutes
     script = render_script(p, minutes, values, language=language)
     click.echo(f"{p.title}")
     if p.description:

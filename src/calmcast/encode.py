@@ -26,6 +26,7 @@ import numpy as np
 
 from .errors import AudioError, CalmcastError, OutputError
 from .output import Destination, describe
+from .settings import MP3_BITRATES  # noqa: F401  (the constant bitrates of MPEG-1 Layer III)
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +150,6 @@ def write_audio(
     _run(cmd, str(path), OutputError, input=np.ascontiguousarray(audio, dtype="<f4").tobytes())
 
 
-#: The constant bitrates MPEG-1 Layer III defines (at 32, 44.1 and 48 kHz).
-MP3_BITRATES = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
 
 
 def mp3_args(bitrate: str = "128k") -> list[str]:

@@ -84,7 +84,7 @@ def loudest(channels: int, true_peak: float = -1.0, bitrate: str = "128k") -> fl
 
 def check(settings: MixSettings) -> None:
     """Raise ConfigError for a target the voice cannot reach without being squashed."""
-    from ..encode import MP3_BITRATES
+    from ..settings import MP3_BITRATES
 
     tp, rate = settings.true_peak, settings.bitrate
     kbits = rate.lower().removesuffix("k")
