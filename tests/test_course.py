@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mutagen.id3 import ID3
 
-from calmcast.course import build, load_course
+from calmcast.building import build
+from calmcast.course import load_course
 from calmcast.errors import ConfigError
 from conftest import FIXTURES, ROOT, run_cli, write
 
@@ -48,7 +49,10 @@ def test_build_makes_a_tagged_folder_and_then_only_what_changed(tmp_path):
     done = build(load_course(manifest), out)
     assert [d.status for d in done] == ["made", "made"]
     files = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
-    assert files == ["01-week-1-dense.mp3", "02-week-2-sample.mp3", "playlist.m3u8"]
+    assert files == sorted([
+        f"{stem}{suffix}" for stem in ("01-week-1-dense", "02-week-2-sample")
+        for suffix in (".mp3", ".vtt", ".srt", ".chapters.json")
+    ] + ["playlist.m3u8", "feed.xml", "index.html", "manifest.json"])  # fmt: skip
     tags = ID3(str(out / "02-week-2-sample.mp3"))
     assert (str(tags["TIT2"]), str(tags["TALB"]), str(tags["TPE1"]), str(tags["TRCK"])) == (
         "Week 2: Sample", "Test Course", "A. Teacher", "2/2")  # fmt: skip
@@ -94,7 +98,7 @@ def test_a_typo_in_the_last_track_fails_before_anything_is_rendered(tmp_path):
 def test_the_example_course_checks():
     proc = run_cli("build", str(ROOT / "examples" / "compassion-course.toml"), "--check")
     assert proc.returncode == 0, proc.stderr
-    assert "9 tracks, all fine" in proc.stdout
+    assert "files, all fine" in proc.stdout
     course = load_course(ROOT / "examples" / "compassion-course.toml")
     assert [Path(t.request.practice).name for t in course.tracks][:2] == [
         "settling",

@@ -126,36 +126,71 @@ def plan(practice, values, as_json, **given):
         )
 
 
+def _shard(ctx, param, value):
+    if value is None:
+        return None
+    from .building import parse_shard
+
+    try:
+        return parse_shard(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e), ctx, param) from None
+
+
 @cli.command()
 @click.argument("manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", "folder", type=click.Path(file_okay=False, path_type=Path),
               help="The folder to build into. Default: output/COURSE-TITLE.")  # fmt: skip
+@click.option("-j", "--jobs", type=click.IntRange(1, 256), metavar="N",
+              help="Tracks made at once, each in its own process. Default: the cores.")  # fmt: skip
 @click.option("--force", is_flag=True, help="Make every track again, even those up to date.")
 @click.option("--check", "check_only", is_flag=True, help="Check the manifest; render nothing.")
+@click.option("--stale", is_flag=True,
+              help="With --check: fail, changing nothing, if any output is missing or out of date.")  # fmt: skip
+@click.option("--shard", metavar="K/N", callback=_shard,
+              help="Build only the Kth of N slices of the files (for a CI matrix); no feed or page.")  # fmt: skip
+@click.option("--index-only", is_flag=True,
+              help="Write the feed, page, playlist and manifest from the files already made.")  # fmt: skip
 @click.option("--trust", is_flag=True,
               help="Let the manifest name files outside its own folder (only for your own).")  # fmt: skip
 @click.pass_context
-def build(ctx, manifest, folder, force, check_only, trust):
-    """Build a course MANIFEST (TOML) into a folder of tagged MP3s and a playlist."""
+def build(ctx, manifest, folder, jobs, force, check_only, stale, shard, index_only, trust):
+    """Build a course MANIFEST (TOML) into a folder to publish as it is.
+
+    Beside each MP3 go its captions (.vtt, .srt) and chapters (.chapters.json); in the
+    folder, a podcast feed (feed.xml), a listening page (index.html), playlist.m3u8 and
+    manifest.json. Only what changed is made again.
+    """
+    from .building import build as do_build
+    from .building import stale as find_stale
     from .course import _slug, check, load_course
-    from .course import build as do_build
 
+    if stale and not check_only:
+        raise click.UsageError("--stale goes with --check")
+    if shard and index_only:
+        raise click.UsageError("give --shard or --index-only, not both")
     course = load_course(manifest, trusted=trust)
-    if check_only:
-        check(course)
-        click.echo(f"{manifest}: {len(course.tracks)} tracks, all fine")
-        return
     folder = folder or Path("output") / _slug(course.title)
+    if check_only:
+        if stale:
+            out = find_stale(course, folder)
+            if out:
+                for name in out:
+                    click.echo(f"{folder / name}: missing or out of date")
+                raise CalmcastError(f"{folder}: {len(out)} outputs missing or out of date")
+            click.echo(f"{folder}: {len(course.tracks)} files, all up to date")
+            return
+        check(course)
+        click.echo(f"{manifest}: {len(course.tracks)} files, all fine")
+        return
+    from .progress import BuildProgress
 
-    def report(item):
-        if not ctx.obj["quiet"]:
-            took = f" in {item.seconds:.1f} s" if item.status == "made" else ""
-            click.echo(f"{item.path}: {item.status}{took}")
-
-    done = do_build(course, folder, force=force, report=report)
-    made = sum(1 for d in done if d.status == "made")
+    progress = BuildProgress(len(course.tracks), quiet=ctx.obj["quiet"])
+    with progress:
+        done = do_build(course, folder, force=force, jobs=jobs, shard=shard,
+                        index_only=index_only, report=progress.report)  # fmt: skip
     if not ctx.obj["quiet"]:
-        click.echo(f"{folder}: {len(done)} tracks, {made} made, {len(done) - made} up to date")
+        progress.summary(done, folder, shard)
 
 
 @cli.command()

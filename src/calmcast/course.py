@@ -6,22 +6,21 @@ second, not after eight tracks of audio.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
-import math
+import os
 import re
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timezone
 from pathlib import Path
 
-from . import __version__, sounds
-from .durations import parse_duration
+from . import __version__, settings, sounds
 from .errors import CalmcastError, ConfigError
-from .limits import MAX_SESSION
 from .mix import MixSettings
-from .render import Output, Request, render
+from .render import Request
 from .script import BUILTIN_DIR, find_practice, load_practice, render_script
 from .voices import default_voice_name, open_voice
 
@@ -32,21 +31,39 @@ else:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-_TRACK_KEYS = {
-    "practice", "title", "minutes", "duration", "set", "ambience", "bell", "interval_bell",
-    "voice", "rate", "pitch", "file",
+#: What a track names besides the render settings.
+_TRACK_KEYS = {"practice", "title", "file", "description", "date", "set"}
+#: A course's own keys: what it is and where it is published.
+_COURSE_KEYS = {
+    "title", "guide", "author", "description", "cover", "base_url", "link", "language",
+    "email", "category", "explicit", "copyright", "defaults", "track",
 }  # fmt: skip
-_COURSE_KEYS = {"title", "guide", "description", "cover", "defaults", "track"}
+#: The settings a manifest may give, at course level ([defaults]) or per track.
+_SETTINGS = {s.name: s for s in settings.for_command("build")}
+#: Apple Podcasts' top-level categories.
+CATEGORIES = (
+    "Arts", "Business", "Comedy", "Education", "Fiction", "Government", "History",
+    "Health & Fitness", "Kids & Family", "Leisure", "Music", "News", "Religion & Spirituality",
+    "Science", "Society & Culture", "Sports", "Technology", "True Crime", "TV & Film",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Track:
-    """One track of a course, everything about it settled."""
+    """One file of a course, everything about it settled (a track at several lengths is several)."""
 
-    number: int
+    number: int  # the manifest's track number, shared by its lengths
     file: str
     title: str
     request: Request
+    tags: dict = field(default_factory=dict)  # Output keyword arguments: artist, album, cover, id3
+    description: str = ""
+    date: datetime | None = None
+    length: str = ""  # "10min" when the track is offered at several lengths
+
+    @property
+    def stem(self) -> str:
+        return self.file[: -len(".mp3")]
 
 
 @dataclass(frozen=True)
@@ -59,6 +76,19 @@ class Course:
     description: str
     cover: Path | None
     tracks: tuple[Track, ...] = field(default=())
+    base_url: str = ""
+    link: str = ""
+    language: str = "en"
+    author: str = ""
+    email: str = ""
+    category: tuple[str, ...] = ("Health & Fitness", "Mental Health")
+    explicit: bool = False
+    copyright: str = ""
+
+    @property
+    def numbers(self) -> int:
+        """Return how many tracks the manifest lists (a track at several lengths counts once)."""
+        return len({t.number for t in self.tracks})
 
 
 def _slug(text: str) -> str:
@@ -67,8 +97,9 @@ def _slug(text: str) -> str:
 
 #: The largest manifest calmcast reads, bytes.
 MAX_MANIFEST_BYTES = 256_000
-#: The most tracks one course may have.
+#: The most tracks one course may have, and the most lengths one track may be offered at.
 MAX_TRACKS = 1000
+MAX_LENGTHS = 12
 
 
 def _looks_like_path(ref: str) -> bool:
@@ -91,19 +122,13 @@ def _inside(ref: str, manifest: Path, key: str, where: str, problems: list, trus
     return found
 
 
-def load_course(path: str | Path, trusted: bool = False) -> Course:
-    """Return the course in the manifest at `path`, with every problem reported at once.
-
-    Every file it names (practice, ambience, bell, cover) must lie inside the manifest's
-    folder tree unless `trusted`; track files are plain names inside the output folder.
-    """
-    path = Path(path)
+def _read(path: Path) -> dict:
     try:
         with open(path, "rb") as f:
             raw = f.read(MAX_MANIFEST_BYTES + 1)
         if len(raw) > MAX_MANIFEST_BYTES:
             raise ConfigError(f"{path}: larger than {MAX_MANIFEST_BYTES // 1000} kB")
-        data = tomllib.loads(raw.decode("utf-8"))
+        return tomllib.loads(raw.decode("utf-8"))
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the course: {e.strerror}") from e
     except UnicodeDecodeError as e:
@@ -112,6 +137,16 @@ def load_course(path: str | Path, trusted: bool = False) -> Course:
         raise ConfigError(f"{path}: {e}") from e
     except RecursionError:
         raise ConfigError(f"{path}: nested too deeply") from None
+
+
+def load_course(path: str | Path, trusted: bool = False) -> Course:
+    """Return the course in the manifest at `path`, with every problem reported at once.
+
+    Every file it names (practice, ambience, bell, cover) must lie inside the manifest's
+    folder tree unless `trusted`; track files are plain names inside the output folder.
+    """
+    path = Path(path)
+    data = _read(path)
     problems: list[str] = []
     for key in data:
         if key not in _COURSE_KEYS:
@@ -120,18 +155,19 @@ def load_course(path: str | Path, trusted: bool = False) -> Course:
     if not isinstance(title, str) or not title.strip():
         problems.append("title: expected the course's title")
         title = path.stem
+    about = _publishing(data, path, problems, trusted)
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         problems.append("defaults: expected a table")
         defaults = {}
     for key in defaults:
-        if key not in _TRACK_KEYS - {"practice", "title", "file"}:
+        if key not in _SETTINGS and key != "set":
             problems.append(f"defaults: unknown key {key!r}")
-    cover = data.get("cover")
-    if cover is not None:
-        cover = _inside(str(cover), path, "cover", "", problems, trusted)
-        if cover is not None and not cover.is_file():
-            problems.append(f"cover: no such file {cover}")
+    base = _settings(defaults, path, "defaults: ", problems, trusted)
+    if isinstance(defaults.get("set", {}), dict):
+        base["set"] = _values(defaults.get("set", {}))
+    else:
+        problems.append('defaults: set: expected a table like { colour = "blue" }')
     raw_tracks = data.get("track", [])
     if not isinstance(raw_tracks, list) or not raw_tracks:
         problems.append("track: expected one or more [[track]] tables")
@@ -139,24 +175,19 @@ def load_course(path: str | Path, trusted: bool = False) -> Course:
     if len(raw_tracks) > MAX_TRACKS:
         problems.append(f"track: {len(raw_tracks)} tracks; a course may have at most {MAX_TRACKS}")
         raw_tracks = raw_tracks[:MAX_TRACKS]
-    tracks = []
-    total = len(raw_tracks)
+    tracks: list[Track] = []
+    context = {"title": title.strip(), "guide": about["guide"], "cover": about["cover"]}
     for i, raw in enumerate(raw_tracks, start=1):
-        where = f"track {i}"
         if not isinstance(raw, dict):
-            problems.append(f"{where}: expected a table")
+            problems.append(f"track {i}: expected a table")
             continue
-        spec = {**defaults, **raw}
-        if isinstance(defaults.get("set"), dict) and isinstance(raw.get("set"), dict):
-            spec["set"] = {**defaults["set"], **raw["set"]}
-        track = _track(i, total, spec, path, where, problems, trusted)
-        if track:
-            tracks.append(track)
+        tracks += _tracks(i, raw, base, context, path, problems, trusted)
     names = [t.file for t in tracks]
     for name in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"file: {name!r} is used by more than one track")
-    course = Course(path, title, str(data.get("guide", "")), str(data.get("description", "")),
-                    cover, tuple(tracks))  # fmt: skip
+    total = len({t.number for t in tracks})
+    tracks = [replace(t, tags={**t.tags, "track": f"{t.number}/{total}"}) for t in tracks]
+    course = Course(path, title.strip(), tracks=tuple(tracks), **about)
     if problems:  # the tracks that did load are checked too: every problem at once
         problems += problems_of(course)
         raise ConfigError("; ".join(f"{path}: {p}" for p in problems[:8]) + (
@@ -164,80 +195,204 @@ def load_course(path: str | Path, trusted: bool = False) -> Course:
     return course
 
 
-def _track(i, total, spec, manifest, where, problems, trusted=False) -> Track | None:
-    for key in spec:
-        if key not in _TRACK_KEYS:
-            problems.append(f"{where}: unknown key {key!r}")
-    practice = spec.get("practice")
-    if not isinstance(practice, str) or not practice.strip():
-        problems.append(f"{where}: practice: expected a built-in name or a template path")
+def _publishing(data: dict, manifest: Path, problems: list, trusted: bool) -> dict:
+    """Return the course's own fields: who made it and where it is published."""
+    out: dict = {}
+    checks = {
+        "guide": settings.text(200, expect="the guide's name"),
+        "author": settings.text(200, expect="the author's name"),
+        "description": settings.text(4000, expect="a description"),
+        "copyright": settings.text(300, expect="a copyright line"),
+        "base_url": settings.text(500, r"https?://[^\s\"'<>]+", "an http(s):// address"),
+        "link": settings.text(500, r"https?://[^\s\"'<>]+", "an http(s):// address"),
+        "language": settings.text(
+            35, r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*", "a language like en-GB"
+        ),
+        "email": settings.text(200, r"[^@\s]+@[^@\s]+\.[^@\s]+", "an email address"),
+    }
+    for key, check in checks.items():
+        if key in data:
+            try:
+                out[key] = check(data[key]) if key != "description" else _paragraph(data[key])
+            except ValueError as e:
+                problems.append(f"{key}: {e}")
+    if out.get("base_url") and not out["base_url"].endswith("/"):
+        out["base_url"] += "/"
+    out.setdefault("guide", "")
+    out.setdefault("description", "")
+    out.setdefault("author", out["guide"])
+    if "explicit" in data:
+        if isinstance(data["explicit"], bool):
+            out["explicit"] = data["explicit"]
+        else:
+            problems.append(f"explicit: expected true or false, got {data['explicit']!r}")
+    if "category" in data:
+        category = data["category"]
+        names = [category] if isinstance(category, str) else category
+        if (
+            not isinstance(names, list) or not 1 <= len(names) <= 2
+            or not all(isinstance(n, str) for n in names) or names[0] not in CATEGORIES
+        ):  # fmt: skip
+            problems.append(
+                f'category: expected an Apple Podcasts category like "Health & Fitness" or '
+                f'["Health & Fitness", "Mental Health"] (one of {", ".join(CATEGORIES)}), '
+                f"got {category!r}"
+            )
+        else:
+            out["category"] = tuple(names)
+    out["cover"] = None
+    if data.get("cover") is not None:
+        out["cover"] = _file(data["cover"], manifest, "cover", "", problems, trusted)
+    return out
+
+
+def _paragraph(value) -> str:
+    if not isinstance(value, str) or len(value) > 4000:
+        raise ValueError("expected text of at most 4000 characters")
+    return value.strip()
+
+
+def _file(value, manifest: Path, key: str, where: str, problems: list, trusted: bool):
+    if not isinstance(value, str) or not value.strip():
+        problems.append(f"{where}{key}: expected a file path")
         return None
+    found = _inside(value, manifest, key, where, problems, trusted)
+    if found is not None and not found.is_file():
+        problems.append(f"{where}{key}: no such file {found}")
+        return None
+    return found
+
+
+def _settings(table: dict, manifest: Path, where: str, problems: list, trusted: bool) -> dict:
+    """Return the render settings a manifest table gives, checked by the settings table."""
+    out: dict = {}
+    for name, setting in _SETTINGS.items():
+        if name not in table:
+            continue
+        value = table[name]
+        if name in settings.LENGTH and isinstance(value, list):
+            lengths = []
+            if not 1 <= len(value) <= MAX_LENGTHS:
+                problems.append(f"{where}{name}: expected 1 to {MAX_LENGTHS} lengths")
+                continue
+            for item in value:
+                try:
+                    lengths.append(settings.parse(name, item))
+                except ValueError as e:
+                    problems.append(f"{where}{name}: {e}")
+            out["minutes"] = lengths
+            continue
+        if setting.is_file and isinstance(value, str) and _looks_like_path(value):
+            if name == "cover":
+                out[name] = _file(value, manifest, name, where, problems, trusted)
+            else:  # a sound file beside the manifest; a built-in name stays a name
+                found = _inside(value, manifest, name, where, problems, trusted)
+                out[name] = str(found) if found else None
+            continue
+        try:
+            out["minutes" if name in settings.LENGTH else name] = settings.parse(name, value)
+        except ValueError as e:
+            problems.append(f"{where}{name}: {e}")
+    if all(n in table for n in settings.LENGTH):
+        problems.append(f"{where}give minutes or duration, not both")
+    return out
+
+
+def _tracks(i, raw, base, course, manifest, problems, trusted) -> list[Track]:
+    """Return the files one [[track]] table makes: one, or one per length it lists."""
+    where = f"track {i}: "
+    for key in raw:
+        if key not in _SETTINGS and key not in _TRACK_KEYS:
+            problems.append(f"{where}unknown key {key!r}")
+    practice = raw.get("practice")
+    if not isinstance(practice, str) or not practice.strip():
+        problems.append(f"{where}practice: expected a built-in name or a template path")
+        return []
     ref = practice
     if _looks_like_path(practice):  # a template beside the manifest, never one elsewhere
-        found = _inside(practice, manifest, "practice", f"{where}: ", problems, trusted)
+        found = _inside(practice, manifest, "practice", where, problems, trusted)
         if found is None:
-            return None
+            return []
         ref = str(found)
-    for key in ("ambience", "bell"):
-        value = spec.get(key)
-        if value is not None and not isinstance(value, str):
-            problems.append(f"{where}: {key}: expected a name or a file path")
-            spec = {**spec, key: None}
-        elif isinstance(value, str) and _looks_like_path(value):
-            found = _inside(value, manifest, key, f"{where}: ", problems, trusted)
-            spec = {**spec, key: str(found) if found else None}
-    minutes = spec.get("minutes")
-    if "duration" in spec:
-        try:
-            minutes = parse_duration(str(spec["duration"])) / 60
-        except ValueError as e:
-            problems.append(f"{where}: duration: {e}")
-    if minutes is not None and (
-        isinstance(minutes, bool)
-        or not isinstance(minutes, (int, float))
-        or not 0 < minutes <= MAX_SESSION / 60  # NaN and infinity too
-    ):
-        problems.append(
-            f"{where}: minutes: expected a number above 0 and at most {MAX_SESSION / 60:g}, "
-            f"got {minutes!r}"
-        )
-        minutes = None
-    values = spec.get("set", {})
-    if not isinstance(values, dict):
-        problems.append(f'{where}: set: expected a table like {{ colour = "blue" }}')
-        values = {}
-    values = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in values.items()}
-    numbers = {}
-    for key in ("rate", "pitch"):
-        if key in spec and (isinstance(spec[key], bool) or not isinstance(spec[key], (int, float))):
-            problems.append(f"{where}: {key}: expected a number")
-        elif key in spec and not math.isfinite(spec[key]):
-            problems.append(f"{where}: {key}: expected a finite number")
-        elif key in spec:
-            numbers[key] = float(spec[key])
-    interval = spec.get("interval_bell")
-    if interval is not None:
-        try:
-            interval = parse_duration(str(interval))
-        except ValueError as e:
-            problems.append(f"{where}: interval_bell: {e}")
-            interval = None
-    ambience = spec.get("ambience", "rain")
-    ambience = None if ambience is None or str(ambience).lower() == "none" else str(ambience)
-    title = spec.get("title") or Path(practice).stem.replace("-", " ").capitalize()
-    file = spec.get("file") or f"{i:02d}-{_slug(str(title))}.mp3"
+    own = _settings(raw, manifest, where, problems, trusted)
+    chosen = {**base, **own}  # a track's own length beats the course's, whichever key
+    values = dict(base.get("set", {}))
+    table = raw.get("set", {})
+    if isinstance(table, dict):
+        values.update(_values(table))
+    else:
+        problems.append(f'{where}set: expected a table like {{ colour = "blue" }}')
+    title = raw.get("title") or Path(practice).stem.replace("-", " ").capitalize()
+    if not isinstance(title, str) or len(title) > 500 or any(ord(c) < 32 for c in title):
+        problems.append(f"{where}title: expected one line of at most 500 characters")
+        title = f"Track {i}"
+    description = raw.get("description", "")
+    if not isinstance(description, str) or len(description) > 4000:
+        problems.append(f"{where}description: expected text of at most 4000 characters")
+        description = ""
+    date = _date(raw.get("date"), where, problems)
+    file = raw.get("file") or f"{i:02d}-{_slug(str(title))}.mp3"
     if not _plain_file_name(file):
         problems.append(
-            f"{where}: file: {str(file)[:60]!r} must be a plain file name ending .mp3, "
+            f"{where}file: {str(file)[:60]!r} must be a plain file name ending .mp3, "
             "without folders (it is written inside the output folder)"
         )
+        return []
+    chosen.pop("set", None)
+    lengths = chosen.pop("minutes", None)
+    several = isinstance(lengths, list) and len(lengths) > 1
+    if not isinstance(lengths, list):
+        lengths = [lengths]
+    request_args, mix, output = settings.split(chosen)
+    output = {
+        **output,
+        "artist": output.get("artist") or course["guide"] or None,
+        "album": output.get("album") or course["title"],
+        "cover": output.get("cover") or course["cover"],
+    }
+    output.pop("track", None)
+    output.pop("title", None)
+    tracks = []
+    for minutes in lengths:
+        label = _label(minutes) if several else ""
+        name = f"{file[:-4]}-{label}.mp3" if label else file
+        request = Request(
+            practice=ref,
+            values=values,
+            mix=MixSettings(**mix),
+            **{**request_args, "minutes": minutes},
+        )
+        shown = f"{title} ({label.replace('min', ' min')})" if label else str(title)
+        tracks.append(Track(i, name, shown, request, output, description.strip(), date, label))
+    return tracks
+
+
+def _values(table: dict) -> dict[str, str]:
+    return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in table.items()}
+
+
+def _label(minutes: float) -> str:
+    """Return a length for a file name: 10min, or 12m30s."""
+    seconds = round(minutes * 60)
+    return f"{seconds // 60}min" if seconds % 60 == 0 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def _date(value, where: str, problems: list) -> datetime | None:
+    """Return a track's date (a TOML date or date-time, or ISO text) as an aware date-time."""
+    if value is None:
         return None
-    request = Request(
-        practice=ref, minutes=minutes, voice=spec.get("voice"), values=values,
-        ambience=ambience, bell=spec.get("bell"), interval_bell=interval,
-        mix=MixSettings(), **numbers,
-    )  # fmt: skip
-    return Track(i, str(file), str(title), request)
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            problems.append(f"{where}date: expected a date like 2026-01-31, got {value!r}")
+            return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+    problems.append(f"{where}date: expected a date like 2026-01-31, got {value!r}")
+    return None
 
 
 def _plain_file_name(name) -> bool:
@@ -249,39 +404,53 @@ def _plain_file_name(name) -> bool:
     return not any(ord(c) < 32 for c in name)
 
 
-def check(course: Course) -> dict[int, tuple[str, ...]]:
+@dataclass(frozen=True)
+class Checked:
+    """What checking a track found: every file its script read, and what it will say."""
+
+    sources: tuple[str, ...]
+    texts: tuple[str, ...]
+
+
+def check(course: Course) -> dict[str, Checked]:
     """Render every track's script and find every sound, before anything is spoken.
 
-    Return the files each track's script read (its template and every include), by number.
+    Return, by file name, what each track's script read and what it says.
     """
-    sources: dict[int, tuple[str, ...]] = {}
-    problems = problems_of(course, sources)
+    found: dict[str, Checked] = {}
+    problems = problems_of(course, found)
     if problems:
         raise ConfigError(f"{course.path}: " + "; ".join(problems))
-    return sources
+    return found
 
 
-def problems_of(course: Course, sources: dict | None = None) -> list[str]:
-    """Return every problem a build would meet in the course's tracks and cover."""
+def problems_of(course: Course, found: dict | None = None) -> list[str]:
+    """Return every problem a build would meet in the course's tracks and covers."""
+    from .mix import check as check_levels
+    from .render import check_request
     from .tags import check_cover
 
     problems = []
-    if course.cover is not None:
+    covers = {t.tags.get("cover") for t in course.tracks} | {course.cover}
+    for cover in sorted(c for c in covers if c is not None):
         try:
-            check_cover(course.cover)
+            check_cover(cover)
         except CalmcastError as e:
             problems.append(f"cover: {e.format_message()}")
     voices = {}
     for t in course.tracks:
         r = t.request
         try:
-            if r.voice not in voices:
-                voices[r.voice] = open_voice(r.voice, r.rate, r.pitch)
+            check_request(r)
+            check_levels(r.mix)
+            spec = (r.voice, r.rate, r.pitch)
+            if spec not in voices:
+                voices[spec] = open_voice(*spec)
             practice = load_practice(r.practice)
             minutes = r.minutes if r.minutes is not None else practice.minutes
-            script = render_script(practice, minutes, r.values, language=voices[r.voice].language)
-            if sources is not None:
-                sources[t.number] = script.sources
+            script = render_script(practice, minutes, r.values, language=voices[spec].language)
+            if found is not None:
+                found[t.file] = Checked(script.sources, tuple(s.text for s in script.speech))
             if r.ambience:
                 sounds.find(r.ambience, "ambience")
             if r.bell:
@@ -294,8 +463,10 @@ def problems_of(course: Course, sources: dict | None = None) -> list[str]:
 def fingerprint(course: Course, track: Track, read: tuple[str, ...] | None = None) -> str:
     """Return a hash of everything that decides a track's audio and tags.
 
-    `read` is every file its script read (`check` returns them); without it, the practice
-    and the templates beside it and among the built-ins.
+    It names files by where they sit (beside the manifest, or among the built-ins) and by
+    their content, never by their absolute path or time, so a clean clone elsewhere hashes
+    alike. `read` is every file its script read (`check` returns them); without it, the
+    practice and the templates beside it and among the built-ins.
     """
     r = track.request
     practice = find_practice(r.practice)
@@ -303,112 +474,48 @@ def fingerprint(course: Course, track: Track, read: tuple[str, ...] | None = Non
         sources = sorted(Path(f) for f in read)
     else:
         sources = sorted({practice, *practice.parent.glob("*.j2"), *BUILTIN_DIR.glob("*.j2")})
+    root = course.path.parent.resolve()
+    files = {
+        "ambience": sounds.find(r.ambience, "ambience") if r.ambience else None,
+        "bell": sounds.find(r.bell, "bell") if r.bell else None,
+        "cover": track.tags.get("cover"),
+    }
+    portable = replace(
+        r, practice=_portable(practice, root),
+        **{k: _portable(v, root) for k, v in files.items() if k != "cover" and v},
+    )  # fmt: skip
     blob = {
         "version": __version__,
-        "request": repr(r),
+        "request": repr(portable),
         "voice": r.voice or default_voice_name(),
         "title": track.title,
-        "course": [course.title, course.guide, course.description, len(course.tracks)],
-        "sources": {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sources},
-        "sounds": [
-            _stat(ref, kind) for ref, kind in ((r.ambience, "ambience"), (r.bell, "bell")) if ref
-        ],
-        "cover": _stat(str(course.cover), None) if course.cover else None,
+        "description": track.description,
+        "tags": {k: str(v) if k != "cover" else None for k, v in sorted(track.tags.items())},
+        "sources": {_portable(p, root): _digest(p) for p in sources},
+        "files": {k: [_portable(v, root), _digest(v)] for k, v in files.items() if v},
     }
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _stat(ref: str, kind: str | None) -> list:
-    path = sounds.find(ref, kind) if kind else Path(ref)
-    st = path.stat()
-    return [str(path), st.st_size, int(st.st_mtime)]
+def _portable(path: str | Path, root: Path) -> str:
+    """Return a file's name as it holds on any machine: beside the manifest, or built in."""
+    path = Path(path).resolve()
+    for base, label in ((root, "course"), (BUILTIN_DIR.parent.resolve(), "calmcast"),
+                        (sounds.library_dir().resolve(), "sounds")):  # fmt: skip
+        if path.is_relative_to(base):
+            return f"{label}:{path.relative_to(base).as_posix()}"
+    return str(path)
 
 
-@dataclass(frozen=True)
-class Built:
-    """What happened to one track in a build."""
-
-    track: Track
-    path: Path
-    status: str  # "made" or "up to date"
-    seconds: float = 0.0
+def _digest(path: str | Path) -> str:
+    st = os.stat(path)
+    return _digest_of(str(path), st.st_size, st.st_mtime_ns)
 
 
-def build(
-    course: Course,
-    folder: str | Path,
-    force: bool = False,
-    report: Callable[[Built], None] | None = None,
-) -> list[Built]:
-    """Build every track into `folder`, skipping those already built from the same inputs."""
-    folder = Path(folder)
-    read = check(course)
-    folder.mkdir(parents=True, exist_ok=True)
-    record = _read_record(folder)
-    done = []
-    total = len(course.tracks)
-    for t in course.tracks:
-        out = folder / t.file
-        stamp = fingerprint(course, t, read.get(t.number))
-        if not force and _up_to_date(out, stamp, record.get(t.file)):
-            item = Built(t, out, "up to date")
-        else:
-            result = render(t.request, Output(
-                out, title=t.title, artist=course.guide or None, album=course.title,
-                track=f"{t.number}/{total}", cover=course.cover, build=stamp,
-            ))  # fmt: skip
-            record[t.file] = {"build": stamp, **_file_facts(out)}
-            _write_record(folder, record)
-            item = Built(t, out, "made", result.timings["total"])
-        done.append(item)
-        if report:
-            report(item)
-    _write_playlist(course, folder)
-    return done
-
-
-#: What a build knows of the files it made: their fingerprints, sizes and hashes.
-RECORD = ".calmcast-build.json"
-
-
-def _file_facts(path: Path) -> dict:
+@functools.lru_cache(maxsize=256)
+def _digest_of(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
-    return {"size": path.stat().st_size, "sha256": digest.hexdigest()}
-
-
-def _up_to_date(out: Path, stamp: str, known: dict | None) -> bool:
-    """Return whether `out` is the whole file an earlier build made from the same inputs."""
-    if not out.is_file() or not isinstance(known, dict) or known.get("build") != stamp:
-        return False
-    if known.get("size") != out.stat().st_size:
-        return False
-    return known.get("sha256") == _file_facts(out)["sha256"]  # damaged or changed since
-
-
-def _read_record(folder: Path) -> dict:
-    try:
-        data = json.loads((folder / RECORD).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data.get("files", {}) if isinstance(data, dict) else {}
-
-
-def _write_record(folder: Path, files: dict) -> None:
-    _write_text(folder / RECORD, json.dumps({"version": 1, "files": files}, indent=1))
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Write a small file whole or not at all: beside it first, then renamed into place."""
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
-def _write_playlist(course: Course, folder: Path) -> None:
-    lines = ["#EXTM3U", f"#PLAYLIST:{course.title}"]
-    for t in course.tracks:
-        lines += [f"#EXTINF:-1,{course.guide + ' - ' if course.guide else ''}{t.title}", t.file]
-    _write_text(folder / "playlist.m3u8", "\n".join(lines) + "\n")
+    return digest.hexdigest()

@@ -210,6 +210,7 @@ class Output:
     album: str | None = None
     track: str | None = None
     cover: Path | None = None
+    description: str | None = None  # the comment tag; default: the practice's description
     build: str | None = None  # a course build's fingerprint, recorded for incremental builds
 
 
@@ -345,7 +346,7 @@ def _tag(path: Path, result: Result, output: Output) -> None:
         title=output.title or p.practice.title,
         artist=output.artist or p.practice.extra.get("guide", "calmcast"),
         album=output.album or p.practice.extra.get("album", ""),
-        description=p.practice.description,
+        description=output.description or p.practice.description,
         track=output.track,
         length_ms=ms(p.timeline.length),
         transcript=transcript(p),

@@ -26,18 +26,18 @@ def number(lo: float, hi: float, *, lo_open: bool = False) -> Callable[[Any], fl
     """Return a check for a finite number from `lo` to `hi` (above `lo` when `lo_open`)."""
 
     def check(value: Any) -> float:
+        expected = (
+            f"expected a number {'above' if lo_open else 'from'} {lo:g} "
+            f"{'and at most' if lo_open else 'to'} {hi:g}, got {value!r}"
+        )
         if isinstance(value, bool):
-            raise ValueError(f"expected a number, got {value!r}")
+            raise ValueError(expected)
         try:
             x = float(value)
         except (TypeError, ValueError):
-            raise ValueError(f"expected a number, got {value!r}") from None
-        below = x <= lo if lo_open else x < lo
-        if not math.isfinite(x) or below or x > hi:
-            raise ValueError(
-                f"expected a number {'above' if lo_open else 'from'} {lo:g} "
-                f"{'and at most' if lo_open else 'to'} {hi:g}, got {value!r}"
-            )
+            raise ValueError(expected) from None
+        if not math.isfinite(x) or (x <= lo if lo_open else x < lo) or x > hi:
+            raise ValueError(expected)
         return x
 
     return check

@@ -1,0 +1,341 @@
+"""Building a course: every track checked first, then speech and encoding in worker processes.
+
+A build knows what it made from one small record per file in the output folder's
+`.calmcast/` folder (its inputs' hash, its size and hash, its sidecars, its figures), so an
+unchanged track is not made again, shards built apart can be gathered by copying their
+folders together, and the feed, the page and the manifest are written from the records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+from .course import Checked, Course, Track, check, fingerprint
+from .errors import CalmcastError, ConfigError
+
+log = logging.getLogger(__name__)
+
+#: The folder of records inside a course's output folder.
+RECORDS = ".calmcast"
+RECORD_VERSION = 2
+#: The files beside each MP3, by suffix.
+SIDECARS = (".vtt", ".srt", ".chapters.json")
+
+
+@dataclass(frozen=True)
+class Built:
+    """What happened to one file of a course in a build."""
+
+    track: Track
+    path: Path
+    status: str  # "made", "up to date" or "missing" (another shard's)
+    seconds: float = 0.0
+    record: dict | None = None
+
+
+#: Progress events: ("speech", count) before speaking, ("start", Track), ("done", Built).
+Report = Callable[[str, object], None]
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """Return K and N of a shard given as K/N (1 <= K <= N)."""
+    k, sep, n = text.partition("/")
+    if not (sep and k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n) <= 1000):
+        raise ValueError(f"expected K/N with 1 <= K <= N, like 2/4, got {text!r}")
+    return int(k), int(n)
+
+
+def in_shard(course: Course, shard: tuple[int, int] | None) -> list[Track]:
+    """Return the tracks of one deterministic slice of the course: every Nth file from the Kth."""
+    if shard is None:
+        return list(course.tracks)
+    k, n = shard
+    return [t for i, t in enumerate(course.tracks) if i % n == k - 1]
+
+
+def build(
+    course: Course,
+    folder: str | Path,
+    *,
+    force: bool = False,
+    jobs: int | None = None,
+    shard: tuple[int, int] | None = None,
+    index_only: bool = False,
+    report: Report | None = None,
+) -> list[Built]:
+    """Build the course's tracks (one shard of them) into `folder`, then its publishing files.
+
+    Unchanged tracks are not made again. With a shard, only its tracks are made and the
+    publishing files are left to a final build without one (or with `index_only`).
+    """
+    from . import publish
+
+    folder = Path(folder)
+    found = check(course)
+    stamps = {t.file: fingerprint(course, t, found[t.file].sources) for t in course.tracks}
+    records = read_records(folder)
+    mine = {t.file for t in in_shard(course, shard)}
+    done: dict[str, Built] = {}
+    todo = []
+    for t in course.tracks:
+        record = records.get(t.file)
+        if not force and up_to_date(folder, t.file, stamps[t.file], record):
+            done[t.file] = Built(t, folder / t.file, "up to date", record=record)
+        elif t.file in mine and not index_only:
+            todo.append(t)
+        else:
+            done[t.file] = Built(t, folder / t.file, "missing")
+    if index_only and any(b.status == "missing" for b in done.values()):
+        missing = [f for f, b in done.items() if b.status == "missing"]
+        raise ConfigError(
+            f"{folder}: {len(missing)} of {len(course.tracks)} files are missing or out of "
+            f"date, so the feed and page cannot be written yet: {', '.join(missing[:6])}"
+            + (" ..." if len(missing) > 6 else "")
+        )
+    if todo:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / RECORDS).mkdir(exist_ok=True)
+        for item in _make_all(course, folder, todo, stamps, found, jobs or default_jobs(), report):
+            done[item.track.file] = item
+    ordered = [done[t.file] for t in course.tracks]
+    if report:
+        for item in ordered:
+            if item.status != "made":
+                report("done", item)
+    if shard is None:
+        folder.mkdir(parents=True, exist_ok=True)
+        publish.write_all(course, folder, {b.track.file: b.record for b in ordered})
+    return ordered
+
+
+def stale(course: Course, folder: str | Path) -> list[str]:
+    """Return what a build would change in `folder`: missing or out-of-date files, by name."""
+    from . import publish
+
+    folder = Path(folder)
+    found = check(course)
+    records = read_records(folder)
+    out = []
+    for t in course.tracks:
+        stamp = fingerprint(course, t, found[t.file].sources)
+        if not up_to_date(folder, t.file, stamp, records.get(t.file)):
+            out.append(t.file)
+    if out:
+        return out + [f"{name} (written from the tracks)" for name in publish.NAMES]
+    wanted = publish.contents(course, folder, {t.file: records[t.file] for t in course.tracks})
+    for name, body in wanted.items():
+        path = folder / name
+        if not path.is_file() or path.read_bytes() != body:
+            out.append(name)
+    return out
+
+
+# Records.
+
+
+def read_records(folder: Path) -> dict[str, dict]:
+    """Return the records of the files built in `folder`, by file name."""
+    out = {}
+    place = folder / RECORDS
+    if not place.is_dir():
+        return out
+    for path in sorted(place.glob("*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if (
+            isinstance(record, dict) and record.get("version") == RECORD_VERSION
+            and record.get("file") == path.stem
+        ):  # fmt: skip
+            out[record["file"]] = record
+    return out
+
+
+def up_to_date(folder: Path, file: str, stamp: str, record: dict | None) -> bool:
+    """Return whether `file` and its sidecars are whole and made from the same inputs."""
+    if not isinstance(record, dict) or record.get("build") != stamp:
+        return False
+    wanted = {file: record.get("sha256"), **(record.get("sidecars") or {})}
+    for name, digest in wanted.items():
+        path = folder / name
+        if not path.is_file() or (name == file and path.stat().st_size != record.get("size")):
+            return False
+        if file_hash(path) != digest:  # damaged or changed since
+            return False
+    return True
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_small(path: Path, data: str | bytes) -> bool:
+    """Write a small file whole or not at all, only when its content changes; return whether."""
+    body = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        if path.is_file() and not path.is_symlink() and path.read_bytes() == body:
+            return False
+    except OSError:
+        pass
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        tmp.write_bytes(body)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
+
+
+# Making tracks.
+
+
+def _make_all(course, folder, todo, stamps, found, jobs, report) -> list[Built]:
+    """Make the tracks in `todo`: in this process with one job, else in worker processes."""
+    args = [(t, str(folder), stamps[t.file], course.language) for t in todo]
+    jobs = max(1, min(jobs, len(todo)))
+    if jobs == 1:
+        out = []
+        for a in args:
+            if report:
+                report("start", a[0])
+            item = make(*a)
+            out.append(item)
+            if report:
+                report("done", item)
+        return out
+    texts = _unspoken(todo, found)
+    context = multiprocessing.get_context("spawn")  # no inherited voice engines or threads
+    level = logging.getLogger().getEffectiveLevel()
+    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker, initargs=(level,))
+    try:
+        if texts:  # shared lines are spoken once, before any track is mixed
+            if report:
+                report("speech", sum(len(v) for _, v in texts))
+            for f in [pool.submit(speak_some, spec, chunk) for spec, chunk in _chunks(texts, jobs)]:
+                f.result()
+        pending = {}
+        for a in args:
+            pending[pool.submit(make, *a)] = a[0]
+            if report:
+                report("start", a[0])
+        out = []
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for f in finished:
+                pending.pop(f)
+                item = f.result()
+                out.append(item)
+                if report:
+                    report("done", item)
+        return out
+    except BrokenProcessPool:
+        raise CalmcastError(
+            "a build worker stopped unexpectedly (out of memory, or killed); every file made "
+            "so far is kept: run the build again to finish"
+        ) from None
+    except BaseException:
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            if proc.is_alive():
+                proc.terminate()  # each worker cleans up as Ctrl-C does
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _worker(level: int) -> None:
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _unspoken(todo: list[Track], found: dict[str, Checked]) -> list[tuple[tuple, list[str]]]:
+    """Return the lines not yet in the speech cache, once each, by voice and chain settings."""
+    from .mix import voice_chain
+    from .voices import open_voice
+    from .voices.cache import SpeechCache
+
+    cache = SpeechCache()
+    groups: dict[tuple, dict[str, None]] = {}
+    voices = {}
+    for t in todo:
+        r = t.request
+        spec = (r.voice, r.rate, r.pitch, r.mix)
+        if spec[:3] not in voices:
+            voices[spec[:3]] = open_voice(*spec[:3])
+        voice, chain = voices[spec[:3]], voice_chain(r.mix)
+        for text in found[t.file].texts:
+            key = cache.prepared_key(cache.key(voice.cache_key(), text), chain.key())
+            if cache.get_prepared(key) is None:
+                groups.setdefault(spec, {})[text] = None
+    return [(spec, list(texts)) for spec, texts in groups.items()]
+
+
+def _chunks(groups, jobs: int):
+    for spec, texts in groups:
+        size = -(-len(texts) // jobs)
+        for i in range(0, len(texts), size):
+            yield spec, texts[i : i + size]
+
+
+def speak_some(spec: tuple, texts: list[str]) -> None:
+    """Speak lines into the speech cache (a worker's share of a build's new lines)."""
+    from .mix import voice_chain
+    from .voices import open_voice
+    from .voices.cache import SpeechCache
+    from .voices.speech import speak
+
+    voice, rate, pitch, mix = spec
+    speak(open_voice(voice, rate, pitch), texts, voice_chain(mix), SpeechCache())
+
+
+def make(track: Track, folder: str, stamp: str, language: str) -> Built:
+    """Make one file of a course with its captions and chapters, and record it."""
+    from . import publish
+    from .render import Output, render
+
+    started = time.perf_counter()
+    folder_path = Path(folder)
+    out = folder_path / track.file
+    tags = dict(track.tags)
+    result = render(track.request, Output(
+        out, title=track.title, description=track.description or None, build=stamp, **tags))  # fmt: skip
+    sidecars = publish.sidecars(result, track, language)
+    for name, body in sidecars.items():
+        write_small(folder_path / name, body)
+    record = {
+        "version": RECORD_VERSION,
+        "file": track.file,
+        "build": stamp,
+        "size": out.stat().st_size,
+        "sha256": file_hash(out),
+        "sidecars": {n: hashlib.sha256(b.encode("utf-8")).hexdigest() for n, b in sidecars.items()},
+        **publish.facts(result, track),
+    }
+    write_small(folder_path / RECORDS / f"{track.file}.json", json.dumps(record, indent=1))
+    return Built(track, out, "made", time.perf_counter() - started, record)

@@ -1,0 +1,176 @@
+"""A course's output folder as a publishable library: sidecars per track, files for the folder.
+
+Beside each MP3: captions (`.vtt`, `.srt`) and Podcasting 2.0 chapters (`.chapters.json`).
+In the folder: `playlist.m3u8`, `feed.xml` (RSS 2.0 with the iTunes and Podcasting 2.0
+namespaces), `index.html` (a listening page that needs nothing from elsewhere) and
+`manifest.json` (every file with the hash of its inputs, its length, loudness and tags).
+All of it is written from the build's records, so it is the same whoever made the tracks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import captions
+
+if TYPE_CHECKING:
+    from ..course import Course, Track
+    from ..render import Result
+
+#: What a build writes in the folder, from the tracks' records.
+NAMES = ("playlist.m3u8", "feed.xml", "index.html", "manifest.json")
+
+
+def sidecars(result: Result, track: Track, language: str) -> dict[str, str]:
+    """Return the files that go beside a track's MP3: captions and chapters, by name."""
+    timeline = result.plan.timeline
+    return {
+        f"{track.stem}.vtt": captions.webvtt(timeline, language),
+        f"{track.stem}.srt": captions.srt(timeline),
+        f"{track.stem}.chapters.json": captions.chapters_json(timeline, track.title),
+    }
+
+
+def _finite(x: float) -> float | None:
+    return round(x, 2) if math.isfinite(x) else None
+
+
+def facts(result: Result, track: Track) -> dict:
+    """Return what the publishing files need to know of a made track, as plain JSON values."""
+    from ..model import Pause, Speech
+
+    p = result.plan
+    timeline = p.timeline
+    rate = timeline.rate
+    paragraphs: list[list] = [[]]
+    for e in timeline.events:
+        seg = e.segment
+        if isinstance(seg, Speech):
+            paragraphs[-1].append([round(e.start / rate, 3), round(e.end / rate, 3), seg.text])
+        elif isinstance(seg, Pause) and seg.kind in ("paragraph", "pause") and paragraphs[-1]:
+            paragraphs.append([])
+    return {
+        "title": track.title,
+        "seconds": round(result.seconds, 3),
+        "loudness": _finite(result.loudness),
+        "voice_loudness": _finite(result.voice_loudness),
+        "true_peak": _finite(result.true_peak),
+        "practice": p.practice.name,
+        "about": p.practice.description,
+        "voice": p.voice.name,
+        "minutes": round(p.minutes, 3),
+        "tags": {
+            "title": track.title,
+            "artist": track.tags.get("artist") or p.practice.extra.get("guide", "calmcast"),
+            "album": track.tags.get("album") or "",
+            "track": track.tags.get("track"),
+        },
+        "chapters": [[start, title] for start, title in captions.chapter_marks(timeline)],
+        "outline": captions.outline(timeline),
+        "paragraphs": [para for para in paragraphs if para],
+    }
+
+
+def source_date() -> datetime | None:
+    """Return $SOURCE_DATE_EPOCH as a date-time, when it is set to a number."""
+    value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if value.isdigit():
+        return datetime.fromtimestamp(int(value), timezone.utc)
+    return None
+
+
+def cover_name(course: Course) -> str | None:
+    return f"cover{course.cover.suffix.lower()}" if course.cover else None
+
+
+def contents(course: Course, folder: Path, records: dict[str, dict]) -> dict[str, bytes]:
+    """Return the folder's publishing files, by name, as they should read."""
+    from . import feed, page
+
+    files = [(t, records[t.file]) for t in course.tracks]
+    return {
+        "playlist.m3u8": playlist(course, files).encode("utf-8"),
+        "feed.xml": feed.rss(course, files, cover_name(course)),
+        "index.html": page.html(course, files, cover_name(course)).encode("utf-8"),
+        "manifest.json": manifest(course, files).encode("utf-8"),
+    }
+
+
+def write_all(course: Course, folder: Path, records: dict[str, dict]) -> list[str]:
+    """Write the publishing files (and the cover) where they changed; return those written."""
+    from ..building import write_small
+
+    if course.base_url == "":
+        import logging
+
+        logging.getLogger(__name__).info(
+            "%s: no base_url, so the feed's links are relative: podcast apps need base_url",
+            course.path,
+        )
+    written = []
+    name = cover_name(course)
+    if name:
+        target = folder / name
+        if not target.is_file() or target.read_bytes() != course.cover.read_bytes():
+            tmp = folder / f".{name}.{os.getpid()}.part"
+            shutil.copyfile(course.cover, tmp)
+            tmp.replace(target)
+            written.append(name)
+    for name, body in contents(course, folder, records).items():
+        if write_small(folder / name, body):
+            written.append(name)
+    return written
+
+
+def playlist(course: Course, files) -> str:
+    lines = ["#EXTM3U", f"#PLAYLIST:{course.title}"]
+    for t, record in files:
+        who = f"{course.guide} - " if course.guide else ""
+        lines += [f"#EXTINF:{round(record['seconds'])},{who}{t.title}", t.file]
+    return "\n".join(lines) + "\n"
+
+
+def manifest(course: Course, files) -> str:
+    """Return manifest.json: the course, and every file with its inputs' hash and figures."""
+    doc = {
+        "version": 1,
+        "course": {
+            "title": course.title,
+            "guide": course.guide,
+            "author": course.author,
+            "description": course.description,
+            "language": course.language,
+            "base_url": course.base_url or None,
+            "cover": cover_name(course),
+        },
+        "files": [
+            {
+                "file": t.file,
+                "track": t.number,
+                "length": t.length or None,
+                "title": t.title,
+                "description": t.description,
+                "date": t.date.isoformat() if t.date else None,
+                "inputs": r["build"],
+                "bytes": r["size"],
+                "sha256": r["sha256"],
+                "seconds": r["seconds"],
+                "loudness": r["loudness"],
+                "voice_loudness": r["voice_loudness"],
+                "true_peak": r["true_peak"],
+                "practice": r["practice"],
+                "voice": r["voice"],
+                "tags": r["tags"],
+                "captions": [f"{t.stem}.vtt", f"{t.stem}.srt"],
+                "chapters": f"{t.stem}.chapters.json",
+            }
+            for t, r in files
+        ],
+    }
+    return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
