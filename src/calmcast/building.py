@@ -213,10 +213,16 @@ def write_small(path: Path, data: str | bytes) -> bool:
 
 
 def _make_all(course, folder, todo, stamps, found, jobs, report) -> list[Built]:
-    """Make the tracks in `todo`: in this process with one job, else in worker processes."""
+    """Make the tracks in `todo`: in this process with one job, else in worker processes.
+
+    New lines are spoken first (each once, however many tracks share it), then every track
+    is planned, so a length out of reach in the last track fails before any file is made;
+    then the tracks are mixed and encoded.
+    """
     args = [(t, str(folder), stamps[t.file], course.language) for t in todo]
     jobs = max(1, min(jobs, len(todo)))
     if jobs == 1:
+        _raise_all(course, [(t, _problem(plan_only, t)) for t in todo])
         out = []
         for a in args:
             if report:
@@ -236,6 +242,8 @@ def _make_all(course, folder, todo, stamps, found, jobs, report) -> list[Built]:
                 report("speech", sum(len(v) for _, v in texts))
             for f in [pool.submit(speak_some, spec, chunk) for spec, chunk in _chunks(texts, jobs)]:
                 f.result()
+        plans = [(t, pool.submit(_problem, plan_only, t)) for t in todo]
+        _raise_all(course, [(t, f.result()) for t, f in plans])
         pending = {}
         for a in args:
             pending[pool.submit(make, *a)] = a[0]
@@ -263,6 +271,27 @@ def _make_all(course, folder, todo, stamps, found, jobs, report) -> list[Built]:
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def plan_only(track: Track) -> None:
+    """Plan a track (its speech spoken or cached, its pauses fitted) to find what cannot be."""
+    from .render import plan
+
+    plan(request=track.request)
+
+
+def _problem(task, track: Track) -> str | None:
+    try:
+        task(track)
+    except CalmcastError as e:
+        return e.format_message()
+    return None
+
+
+def _raise_all(course: Course, results) -> None:
+    problems = [f"track {t.number} ({t.file}): {p}" for t, p in results if p]
+    if problems:
+        raise ConfigError(f"{course.path}: " + "; ".join(problems))
 
 
 def _worker(level: int) -> None:
