@@ -327,7 +327,8 @@ def test_the_page_loads_in_chromium_and_every_player_loads_its_file(built, serve
             lambda d: d.execute_script("return arguments[0].currentTime", audio) >= float(
                 resting.get_attribute("data-seek")) - 0.5)  # fmt: skip
         hosts = driver.execute_script(
-            "return performance.getEntriesByType('resource').map(e => new URL(e.name).host)")
+            "return performance.getEntriesByType('resource').map(e => new URL(e.name).host)"
+        )
         assert set(hosts) <= {served.split("/")[2]}
         assert first.find_elements(By.CSS_SELECTOR, "svg.timeline rect.speech")
         assert len(first.find_elements(By.CSS_SELECTOR, "svg.timeline rect.bell")) == 2

@@ -150,8 +150,6 @@ def write_audio(
     _run(cmd, str(path), OutputError, input=np.ascontiguousarray(audio, dtype="<f4").tobytes())
 
 
-
-
 def mp3_args(bitrate: str = "128k") -> list[str]:
     """Return ffmpeg arguments for a constant-bitrate MP3 with a gapless (LAME) header."""
     return ["-c:a", "libmp3lame", "-b:a", bitrate, "-write_xing", "1", "-id3v2_version", "0"]
