@@ -194,3 +194,151 @@ def test_any_manifest_loads_or_raises_calmcast_s_own_error(tmp_path, lines):
         return
     for t in course.tracks:
         assert "/" not in t.file and t.file.endswith(".mp3")
+
+
+BAD = {  # a value each setting refuses, written as TOML and as a command-line argument
+    "minutes": ("0", "0"), "duration": ('"soon"', "soon"), "voice": ('"a\\tb"', "a\tb"),
+    "rate": ("20", "20"), "pitch": ("101", "101"), "ambience": ('"a\\tb"', "a\tb"),
+    "bell": ('"a\\tb"', "a\tb"), "interval_bell": ('"often"', "often"),
+    "bed_level": ("5", "5"), "duck": ("-1", "-1"), "fade_in": ('"1h"', "1h"),
+    "fade_out": ('"x"', "x"), "loudness": ("-5", "-5"), "sample_rate": ("8000", "8000"),
+    "channels": ("3", "3"), "bitrate": ('"999k"', "999k"), "title": ('"a\\tb"', "a\tb"),
+    "artist": ('"a\\tb"', "a\tb"), "album": ('"a\\tb"', "a\tb"),
+    "cover": ('"a\\tb"', "a\tb"), "id3": ("5", "5"),
+}  # fmt: skip
+
+
+def test_the_settings_table_covers_the_cli_and_the_manifest_alike():
+    from calmcast import settings
+
+    names = {s.name for s in settings.for_command("build")}
+    assert names == set(BAD)
+    proc = run_cli("render", "--help")
+    for s in settings.for_command("render"):
+        assert s.flag in proc.stdout
+    assert "--track" not in {s.flag for s in settings.for_command("build")}  # numbered by order
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_a_manifest_refuses_what_the_cli_refuses_with_the_same_words(tmp_path, name):
+    from calmcast import settings
+
+    toml, arg = BAD[name]
+    with pytest.raises(ConfigError) as info:
+        load_course(
+            write(
+                tmp_path / "c.toml",
+                f'title = "T"\n[[track]]\npractice = "sample.j2"\n{name} = {toml}\n',
+            )
+        )
+    message = info.value.format_message()
+    assert f"c.toml: track 1: {name}: " in message
+    if settings.BY_NAME[name].choices:
+        return  # click words a choice its own way on the command line
+    proc = run_cli("render", "sample.j2", settings.BY_NAME[name].flag, arg, cwd=tmp_path)
+    assert proc.returncode == 2
+    cli_words = proc.stderr.strip().split("': ", 1)[1].split(", got ")[0]  # got 5, or got '5'
+    assert f"{name}: {cli_words}" in message, (cli_words, message)
+
+
+def test_a_track_s_own_length_beats_the_course_s_whichever_way_each_is_given(tmp_path):
+    course = load_course(
+        write(
+            tmp_path / "c.toml",
+            """title = "T"
+[defaults]
+duration = "12m"
+[[track]]
+practice = "sample.j2"
+minutes = 3
+[[track]]
+practice = "sample.j2"
+file = "b.mp3"
+[[track]]
+practice = "sample.j2"
+file = "c.mp3"
+duration = "90s"
+""",
+        )
+    )
+    assert [t.request.minutes for t in course.tracks] == [3, 12, 1.5]
+
+
+def test_a_track_at_several_lengths_is_a_file_per_length_named_with_it(tmp_path):
+    course = load_course(
+        write(
+            tmp_path / "c.toml",
+            """title = "T"
+[[track]]
+practice = "sample.j2"
+title = "A Colour of Kindness"
+minutes = [5, 10, 12.5]
+[[track]]
+practice = "sample.j2"
+file = "own.mp3"
+duration = ["2m", "3m"]
+""",
+        )
+    )
+    assert [t.file for t in course.tracks] == [
+        "01-a-colour-of-kindness-5min.mp3", "01-a-colour-of-kindness-10min.mp3",
+        "01-a-colour-of-kindness-12m30s.mp3", "own-2min.mp3", "own-3min.mp3",
+    ]  # fmt: skip
+    assert [t.title for t in course.tracks][:2] == [
+        "A Colour of Kindness (5 min)", "A Colour of Kindness (10 min)"]  # fmt: skip
+    assert {t.tags["track"] for t in course.tracks[:3]} == {"1/2"}
+
+
+def test_sound_and_cover_paths_are_found_beside_the_manifest(tmp_path):
+    import subprocess
+
+    sounds = tmp_path / "sounds"
+    sounds.mkdir()
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=f=880:d=2",
+                    str(sounds / "ting.wav")], check=True)  # fmt: skip
+    course = load_course(
+        write(
+            tmp_path / "c.toml",
+            """title = "T"
+[defaults]
+bell = "sounds/ting.wav"
+ambience = "sounds/ting.wav"
+[[track]]
+practice = "sample.j2"
+""",
+        )
+    )
+    (track,) = course.tracks
+    assert track.request.bell == str((sounds / "ting.wav").resolve())
+    assert track.request.ambience == str((sounds / "ting.wav").resolve())
+
+
+def test_publishing_fields_and_mix_limits_are_checked_all_at_once(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_course(
+            write(
+                tmp_path / "c.toml",
+                """title = "T"
+base_url = "ftp://example.org"
+email = "nobody"
+category = "Meditation"
+explicit = "no"
+language = "english please"
+[[track]]
+practice = "sample.j2"
+channels = 1
+loudness = -14
+[[track]]
+practice = "sample.j2"
+file = "x.mp3"
+date = "tomorrow"
+minutes = [1, "x"]
+""",
+            )
+        )
+    message = info.value.format_message()
+    for words in ("base_url: expected an http(s):// address", "email: expected an email",
+                  "category: expected an Apple Podcasts category", "explicit: expected true or false",
+                  "language: expected a language", "track 2: date: expected a date",
+                  "track 2: minutes: expected a number", "track 1 (01-sample.mp3): --loudness -14"):  # fmt: skip
+        assert words in message, (words, message)

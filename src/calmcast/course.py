@@ -100,6 +100,8 @@ MAX_MANIFEST_BYTES = 256_000
 #: The most tracks one course may have, and the most lengths one track may be offered at.
 MAX_TRACKS = 1000
 MAX_LENGTHS = 12
+#: The most problems one message lists.
+MAX_PROBLEMS = 20
 
 
 def _looks_like_path(ref: str) -> bool:
@@ -190,8 +192,9 @@ def load_course(path: str | Path, trusted: bool = False) -> Course:
     course = Course(path, title.strip(), tracks=tuple(tracks), **about)
     if problems:  # the tracks that did load are checked too: every problem at once
         problems += problems_of(course)
-        raise ConfigError("; ".join(f"{path}: {p}" for p in problems[:8]) + (
-            f" (and {len(problems) - 8} more)" if len(problems) > 8 else ""))  # fmt: skip
+        shown = problems[:MAX_PROBLEMS]
+        raise ConfigError("; ".join(f"{path}: {p}" for p in shown) + (
+            f" (and {len(problems) - len(shown)} more)" if len(problems) > len(shown) else ""))  # fmt: skip
     return course
 
 
