@@ -232,11 +232,13 @@ def _make_all(course, folder, todo, stamps, found, jobs, report) -> list[Built]:
             if report:
                 report("done", item)
         return out
-    texts = _unspoken(todo, found)
     context = multiprocessing.get_context("spawn")  # no inherited voice engines or threads
     level = logging.getLogger().getEffectiveLevel()
     pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker, initargs=(level,))
     try:
+        started = [pool.submit(os.getpid) for _ in range(jobs)]  # start up while we look
+        texts = _unspoken(todo, found)
+        wait(started)
         if texts:  # shared lines are spoken once, before any track is mixed
             if report:
                 report("speech", sum(len(v) for _, v in texts))
@@ -244,13 +246,12 @@ def _make_all(course, folder, todo, stamps, found, jobs, report) -> list[Built]:
                 f.result()
         plans = [(t, pool.submit(_problem, plan_only, t)) for t in todo]
         _raise_all(course, [(t, f.result()) for t, f in plans])
-        pending = {}
-        for a in args:
-            pending[pool.submit(make, *a)] = a[0]
-            if report:
-                report("start", a[0])
+        pending = {pool.submit(make, *a): a[0] for a in args}
+        queued = [a[0] for a in args]  # the pool starts them in this order, `jobs` at a time
         out = []
         while pending:
+            while report and queued and len(out) + jobs > len(args) - len(queued):
+                report("start", queued.pop(0))
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for f in finished:
                 pending.pop(f)
@@ -296,6 +297,8 @@ def _raise_all(course: Course, results) -> None:
 
 def _worker(level: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
+    # A worker makes many tracks: scipy's filters pay for their import after the first.
+    import scipy.signal  # noqa: F401
 
     def stop(signum, frame):
         raise KeyboardInterrupt

