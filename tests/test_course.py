@@ -51,7 +51,7 @@ def test_build_makes_a_tagged_folder_and_then_only_what_changed(tmp_path):
     files = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     assert files == sorted([
         f"{stem}{suffix}" for stem in ("01-week-1-dense", "02-week-2-sample")
-        for suffix in (".mp3", ".vtt", ".srt", ".chapters.json")
+        for suffix in (".mp3", ".vtt", ".srt", ".chapters.json", ".chapters.vtt")
     ] + ["playlist.m3u8", "feed.xml", "index.html", "manifest.json"])  # fmt: skip
     tags = ID3(str(out / "02-week-2-sample.mp3"))
     assert (str(tags["TIT2"]), str(tags["TALB"]), str(tags["TPE1"]), str(tags["TRCK"])) == (

@@ -114,7 +114,8 @@ def test_a_build_makes_every_file_with_its_captions_and_chapters(built):
     names = set(published(out))
     for file in FILES:
         stem = file[:-4]
-        assert {file, f"{stem}.vtt", f"{stem}.srt", f"{stem}.chapters.json"} <= names
+        assert {file, f"{stem}.vtt", f"{stem}.srt", f"{stem}.chapters.json",
+                f"{stem}.chapters.vtt"} <= names  # fmt: skip
     assert {"feed.xml", "index.html", "playlist.m3u8", "manifest.json", "cover.png"} <= names
     assert not [n for n in names if n.endswith(".part") or "/." in n]
 
@@ -215,6 +216,13 @@ def test_the_chapters_json_matches_the_mp3_s_id3_chapters(built):
         ]
         if stem.startswith("01"):
             assert [c["title"] for c in doc["chapters"]] == ["Arriving", "Resting"]
+        import io
+
+        import webvtt
+
+        track = list(webvtt.from_buffer(io.StringIO((out / f"{stem}.chapters.vtt").read_text())))
+        assert [(c.start_time.in_milliseconds() / 1000, c.text) for c in track] == [
+            (c["startTime"], c["title"]) for c in doc["chapters"]]  # fmt: skip
 
 
 def test_the_manifest_records_every_file_with_its_inputs_and_figures(built):

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 RECORDS = ".calmcast"
 RECORD_VERSION = 2
 #: The files beside each MP3, by suffix.
-SIDECARS = (".vtt", ".srt", ".chapters.json")
+SIDECARS = (".vtt", ".srt", ".chapters.json", ".chapters.vtt")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """A course's output folder as a publishable library: sidecars per track, files for the folder.
 
-Beside each MP3: captions (`.vtt`, `.srt`) and Podcasting 2.0 chapters (`.chapters.json`).
+Beside each MP3: captions (`.vtt`, `.srt`), Podcasting 2.0 chapters (`.chapters.json`) and
+the same chapters as a WebVTT chapters track (`.chapters.vtt`, for `<track kind="chapters">`).
 In the folder: `playlist.m3u8`, `feed.xml` (RSS 2.0 with the iTunes and Podcasting 2.0
 namespaces), `index.html` (a listening page that needs nothing from elsewhere) and
 `manifest.json` (every file with the hash of its inputs, its length, loudness and tags).
@@ -34,6 +35,7 @@ def sidecars(result: Result, track: Track, language: str) -> dict[str, str]:
         f"{track.stem}.vtt": captions.webvtt(timeline, language),
         f"{track.stem}.srt": captions.srt(timeline),
         f"{track.stem}.chapters.json": captions.chapters_json(timeline, track.title),
+        f"{track.stem}.chapters.vtt": captions.chapters_vtt(timeline),
     }
 
 

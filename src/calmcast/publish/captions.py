@@ -136,16 +136,15 @@ def chapter_marks(timeline: Timeline) -> list[tuple[float, str]]:
 
 def chapters_vtt(timeline: Timeline) -> str:
     """Return the chapters as a WebVTT chapters track (kind="chapters")."""
-    lines = ["WEBVTT", ""]
+    import webvtt as vtt
+
+    doc = vtt.WebVTT()
     rate = timeline.rate
-    for i, (title, a, b) in enumerate(timeline.chapters, start=1):
-        lines += [
-            str(i),
-            f"{_clock(_ms(a, rate))} --> {_clock(_ms(b, rate))}",
-            _vtt_text(title),
-            "",
-        ]
-    return "\n".join(lines)
+    for title, a, b in timeline.chapters:
+        doc.captions.append(
+            vtt.Caption(_clock(_ms(a, rate)), _clock(_ms(b, rate)), _vtt_text(title))
+        )
+    return doc.content.rstrip("\n") + "\n"
 
 
 def chapters_json(timeline: Timeline, title: str | None = None) -> str:
