@@ -12,7 +12,7 @@ from mutagen.id3 import ID3
 
 from calmcast.building import build
 from calmcast.course import load_course
-from calmcast.errors import ConfigError
+from calmcast.errors import CalmcastError, ConfigError
 from conftest import FIXTURES, ROOT, run_cli, write
 
 MANIFEST = """
@@ -342,3 +342,92 @@ minutes = [1, "x"]
                   "language: expected a language", "track 2: date: expected a date",
                   "track 2: minutes: expected a number", "track 1 (01-sample.mp3): --loudness -14"):  # fmt: skip
         assert words in message, (words, message)
+
+
+def test_a_build_refuses_a_folder_it_would_write_through_or_over(tmp_path):
+    from calmcast.errors import OutputError
+
+    manifest = write(tmp_path / "course.toml", MANIFEST)
+    victim = write(tmp_path / "victim.txt", "precious")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "01-week-1-dense.mp3").symlink_to(victim)
+    with pytest.raises(OutputError, match="a symbolic link; a course build writes only plain"):
+        build(load_course(manifest), out)
+    (out / "01-week-1-dense.mp3").unlink()
+    (out / ".calmcast").symlink_to(tmp_path)
+    with pytest.raises(OutputError, match=r"\.calmcast: a symbolic link"):
+        build(load_course(manifest), out)
+    assert victim.read_text() == "precious"
+    # Built into its own folder, a track may not overwrite the course's own inputs.
+    clash = write(tmp_path / "clash.toml", MANIFEST.replace(
+        'title = "Week 1: Dense"', 'title = "Week 1: Dense"\nfile = "sample.j2.mp3"\nambience = "sample.mp3"'))  # fmt: skip
+    (tmp_path / "sample.mp3").write_bytes(b"not really")
+    write(clash, clash.read_text().replace('file = "sample.j2.mp3"', 'file = "sample.mp3"'))
+    with pytest.raises(CalmcastError):
+        build(load_course(clash), tmp_path)
+    assert (tmp_path / "sample.mp3").read_bytes() == b"not really"
+    with pytest.raises(OutputError, match="not a folder"):
+        build(load_course(manifest), victim)
+
+
+def test_dates_text_and_addresses_a_feed_can_carry(tmp_path):
+    from datetime import timezone
+
+    course = load_course(
+        write(
+            tmp_path / "c.toml",
+            """title = "T"
+base_url = "HTTPS://Example.org/c"
+[[track]]
+practice = "sample.j2"
+date = 2026-01-31T10:00:00+01:00
+""",
+        )
+    )
+    assert course.base_url == "https://example.org/c/"
+    assert course.tracks[0].date.tzinfo == timezone.utc and course.tracks[0].date.hour == 9
+    for bad, words in (('base_url = "https://e.org/c/#x"', "takes no ?query or #fragment"),
+                       ('base_url = "https://me:pw@e.org/"', "user name or password"),
+                       ('description = "a\\u0000b"', "control characters"),
+                       ('guide = "a\\uffffb"', "no control characters")):  # fmt: skip
+        with pytest.raises(ConfigError, match=re.escape(words)):
+            load_course(
+                write(
+                    tmp_path / "c.toml", f'title = "T"\n{bad}\n[[track]]\npractice = "sample.j2"\n'
+                )
+            )
+
+
+def test_the_cover_is_published_by_what_it_is_not_by_its_name(tmp_path):
+    import subprocess
+
+    from calmcast.publish import cover_name
+
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=s=64x64", "-frames:v", "1",
+                    "-f", "image2", "-c:v", "png", str(tmp_path / "art.html")], check=True)  # fmt: skip
+    course = load_course(
+        write(
+            tmp_path / "c.toml",
+            'title = "T"\ncover = "art.html"\n[[track]]\npractice = "sample.j2"\n',
+        )
+    )
+    assert cover_name(course) == "cover.png"
+
+
+def test_names_made_from_titles_are_plain_and_short(tmp_path):
+    course = load_course(
+        write(
+            tmp_path / "c.toml",
+            f"""title = "T"
+[[track]]
+practice = "sample.j2"
+title = "Über Ruhe"
+[[track]]
+practice = "sample.j2"
+title = "{"a" * 300}"
+""",
+        )
+    )
+    assert course.tracks[0].file == "01-uber-ruhe.mp3"
+    assert len(course.tracks[1].file) <= 90

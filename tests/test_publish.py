@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import os
 import re
 import shutil
 import signal
@@ -415,7 +416,8 @@ def test_source_date_epoch_dates_the_feed(built, tmp_path, monkeypatch):
     assert "Mon, 05 Jan 2026" in feed
 
 
-def test_a_build_stopped_by_sigterm_keeps_every_earlier_file_and_finishes_next_time(tmp_path):
+@pytest.mark.parametrize("how", ["SIGTERM to the build", "Ctrl-C to its process group"])
+def test_a_build_stopped_keeps_every_earlier_file_and_finishes_next_time(tmp_path, how):
     manifest = _course_folder(tmp_path / "course")
     out = tmp_path / "out"
     text = MANIFEST.replace("minutes = [1.5, 2]", "minutes = [1.5, 6]")
@@ -424,14 +426,18 @@ def test_a_build_stopped_by_sigterm_keeps_every_earlier_file_and_finishes_next_t
     sit = (out / "02-sit.mp3").read_bytes()
     proc = subprocess.Popen(
         [sys.executable, "-m", "calmcast", "build", str(manifest), "-o", str(out), "-j", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not list(out.glob(".*.part.mp3")):
         time.sleep(0.1)
-    proc.send_signal(signal.SIGTERM)
+    if how.startswith("SIGTERM"):
+        proc.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(proc.pid, signal.SIGINT)  # as a terminal does: every process in the group
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
+    assert err.strip().splitlines() == ["calmcast: interrupted"], err
     assert (out / "02-sit.mp3").read_bytes() == sit
     leftovers = [p.name for p in out.rglob("*") if ".part" in p.name]
     assert leftovers == []

@@ -8,6 +8,7 @@ folders together, and the feed, the page and the manifest are written from the r
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -90,8 +91,15 @@ def build(
 
     folder = Path(folder)
     found = check(course)
+    check_folder(course, folder, found)
     stamps = {t.file: fingerprint(course, t, found[t.file].sources) for t in course.tracks}
     records = read_records(folder)
+    strays = sorted(set(records) - {t.file for t in course.tracks})
+    if strays and shard is None:
+        log.warning(
+            "%s: %d files are no longer in the course (delete them to unpublish): %s",
+            folder, len(strays), ", ".join(strays[:5]) + (" ..." if len(strays) > 5 else ""),
+        )  # fmt: skip
     mine = {t.file for t in in_shard(course, shard)}
     done: dict[str, Built] = {}
     todo = []
@@ -111,8 +119,6 @@ def build(
             + (" ..." if len(missing) > 6 else "")
         )
     if todo:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / RECORDS).mkdir(exist_ok=True)
         for item in _make_all(course, folder, todo, stamps, found, jobs or default_jobs(), report):
             done[item.track.file] = item
     ordered = [done[t.file] for t in course.tracks]
@@ -146,6 +152,56 @@ def stale(course: Course, folder: str | Path) -> list[str]:
         if not path.is_file() or path.read_bytes() != body:
             out.append(name)
     return out
+
+
+def outputs(course: Course) -> list[str]:
+    """Return every name a build writes in its folder, records aside."""
+    from . import publish
+
+    names = [*publish.NAMES]
+    if publish.cover_name(course):
+        names.append(publish.cover_name(course))
+    for t in course.tracks:
+        names += [t.file, *(t.stem + suffix for suffix in SIDECARS)]
+    return names
+
+
+def check_folder(course: Course, folder: Path, found: dict[str, Checked]) -> None:
+    """Refuse, before any work, a folder whose files a build must not write.
+
+    A build writes only plain files inside its folder: never through a symbolic link (a
+    shard's folder may come from elsewhere), never over a folder or a device, and never over
+    one of the course's own inputs (a folder that is also the manifest's).
+    """
+    from . import sounds
+    from .errors import OutputError
+
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder}: not a folder; a course is built into a folder")
+    inputs = {course.path.resolve()}
+    if course.cover:
+        inputs.add(course.cover.resolve())
+    for t in course.tracks:
+        inputs |= {Path(f).resolve() for f in found[t.file].sources}
+        r = t.request
+        for ref, kind in ((r.ambience, "ambience"), (r.bell, "bell")):
+            if ref:
+                inputs.add(sounds.find(ref, kind).resolve())
+        if t.tags.get("cover"):
+            inputs.add(Path(t.tags["cover"]).resolve())
+    for name in [RECORDS, *outputs(course)]:
+        path = folder / name
+        if path.is_symlink():
+            raise OutputError(
+                f"{path}: a symbolic link; a course build writes only plain files inside its "
+                "folder (remove the link)"
+            )
+        if path.exists() and not (path.is_dir() if name == RECORDS else path.is_file()):
+            raise OutputError(f"{path}: in the way: not a plain file")
+        if path.resolve() in inputs:
+            raise OutputError(
+                f"{path}: is one of the course's own inputs; build into another folder"
+            )
 
 
 # Records.
@@ -242,11 +298,13 @@ def _make_all(course, folder, todo, stamps, found, jobs, report) -> list[Built]:
         if texts:  # shared lines are spoken once, before any track is mixed
             if report:
                 report("speech", sum(len(v) for _, v in texts))
-            for f in [pool.submit(speak_some, spec, chunk) for spec, chunk in _chunks(texts, jobs)]:
+            for f in [pool.submit(_working, functools.partial(speak_some, spec, chunk))
+                      for spec, chunk in _chunks(texts, jobs)]:  # fmt: skip
                 f.result()
-        plans = [(t, pool.submit(_problem, plan_only, t)) for t in todo]
+        plans = [(t, pool.submit(_working, functools.partial(_problem, plan_only, t)))
+                 for t in todo]  # fmt: skip
         _raise_all(course, [(t, f.result()) for t, f in plans])
-        pending = {pool.submit(make, *a): a[0] for a in args}
+        pending = {pool.submit(_working, functools.partial(make, *a)): a[0] for a in args}
         queued = [a[0] for a in args]  # the pool starts them in this order, `jobs` at a time
         out = []
         while pending:
@@ -265,7 +323,7 @@ def _make_all(course, folder, todo, stamps, found, jobs, report) -> list[Built]:
             "a build worker stopped unexpectedly (out of memory, or killed); every file made "
             "so far is kept: run the build again to finish"
         ) from None
-    except BaseException:
+    except (KeyboardInterrupt, SystemExit):
         for proc in list(getattr(pool, "_processes", {}).values()):
             if proc.is_alive():
                 proc.terminate()  # each worker cleans up as Ctrl-C does
@@ -295,15 +353,34 @@ def _raise_all(course: Course, results) -> None:
         raise ConfigError(f"{course.path}: " + "; ".join(problems))
 
 
+_busy = False  # in a worker: whether it is making something
+
+
 def _worker(level: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
     # A worker makes many tracks: scipy's filters pay for their import after the first.
     import scipy.signal  # noqa: F401
 
     def stop(signum, frame):
+        # Ctrl-C reaches the whole process group; the build stops its workers itself, once,
+        # so each cleans up undisturbed. An idle worker has nothing to clean up.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if not _busy:
+            os._exit(0)
         raise KeyboardInterrupt
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, stop)
+
+
+def _working(task):
+    """Run `task` marked busy, so a stop signal cleans up rather than exits."""
+    global _busy
+    _busy = True
+    try:
+        return task()
+    finally:
+        _busy = False
 
 
 def _unspoken(todo: list[Track], found: dict[str, Checked]) -> list[tuple[tuple, list[str]]]:
@@ -353,6 +430,7 @@ def make(track: Track, folder: str, stamp: str, language: str) -> Built:
 
     started = time.perf_counter()
     folder_path = Path(folder)
+    (folder_path / RECORDS).mkdir(parents=True, exist_ok=True)
     out = folder_path / track.file
     tags = dict(track.tags)
     result = render(track.request, Output(

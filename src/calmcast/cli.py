@@ -144,7 +144,8 @@ def _shard(ctx, param, value):
 @click.option("-j", "--jobs", type=click.IntRange(1, 256), metavar="N",
               help="Tracks made at once, each in its own process. Default: the cores.")  # fmt: skip
 @click.option("--force", is_flag=True, help="Make every track again, even those up to date.")
-@click.option("--check", "check_only", is_flag=True, help="Check the manifest; render nothing.")
+@click.option("--check", "check_only", is_flag=True,
+              help="Check the manifest and every track without speaking; render nothing.")  # fmt: skip
 @click.option("--stale", is_flag=True,
               help="With --check: fail, changing nothing, if any output is missing or out of date.")  # fmt: skip
 @click.option("--shard", metavar="K/N", callback=_shard,
@@ -170,7 +171,7 @@ def build(ctx, manifest, folder, jobs, force, check_only, stale, shard, index_on
     if shard and index_only:
         raise click.UsageError("give --shard or --index-only, not both")
     course = load_course(manifest, trusted=trust)
-    folder = folder or Path("output") / _slug(course.title)
+    folder = folder or Path("output") / _slug(course.title, "course")
     if check_only:
         if stale:
             out = find_stale(course, folder)

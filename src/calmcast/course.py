@@ -91,8 +91,18 @@ class Course:
         return len({t.number for t in self.tracks})
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "track"
+def _slug(text: str, empty: str = "track") -> str:
+    """Return text as a file name: accents dropped (Über -> uber), at most 80 characters."""
+    import unicodedata
+
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")[:80].strip("-") or empty
+
+
+def _clean(text: str, where: str) -> str:
+    if settings.UNWRITABLE.search(text):
+        raise ValueError(f"{where}control characters are not allowed")
+    return text
 
 
 #: The largest manifest calmcast reads, bytes.
@@ -100,6 +110,8 @@ MAX_MANIFEST_BYTES = 256_000
 #: The most tracks one course may have, and the most lengths one track may be offered at.
 MAX_TRACKS = 1000
 MAX_LENGTHS = 12
+#: The most files one course makes (its tracks at all their lengths).
+MAX_FILES = 1000
 #: The most problems one message lists.
 MAX_PROBLEMS = 20
 
@@ -184,9 +196,17 @@ def load_course(path: str | Path, trusted: bool = False) -> Course:
             problems.append(f"track {i}: expected a table")
             continue
         tracks += _tracks(i, raw, base, context, path, problems, trusted)
+    if len(tracks) > MAX_FILES:
+        problems.append(f"track: {len(tracks)} files in all; a course makes at most {MAX_FILES}")
+        tracks = tracks[:MAX_FILES]
     names = [t.file for t in tracks]
     for name in sorted({n for n in names if names.count(n) > 1}):
-        problems.append(f"file: {name!r} is used by more than one track")
+        which = sorted({t.number for t in tracks if t.file == name})
+        problems.append(
+            f"file: {name!r} is used by more than one track (tracks {which})"
+            if len(which) > 1
+            else f"track {which[0]}: a length is listed twice"
+        )
     total = len({t.number for t in tracks})
     tracks = [replace(t, tags={**t.tags, "track": f"{t.number}/{total}"}) for t in tracks]
     course = Course(path, title.strip(), tracks=tuple(tracks), **about)
@@ -206,8 +226,8 @@ def _publishing(data: dict, manifest: Path, problems: list, trusted: bool) -> di
         "author": settings.text(200, expect="the author's name"),
         "description": settings.text(4000, expect="a description"),
         "copyright": settings.text(300, expect="a copyright line"),
-        "base_url": settings.text(500, r"https?://[^\s\"'<>]+", "an http(s):// address"),
-        "link": settings.text(500, r"https?://[^\s\"'<>]+", "an http(s):// address"),
+        "base_url": settings.text(500, r"(?i)https?://[^\s\"'<>]+", "an http(s):// address"),
+        "link": settings.text(500, r"(?i)https?://[^\s\"'<>]+", "an http(s):// address"),
         "language": settings.text(
             35, r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*", "a language like en-GB"
         ),
@@ -219,8 +239,13 @@ def _publishing(data: dict, manifest: Path, problems: list, trusted: bool) -> di
                 out[key] = check(data[key]) if key != "description" else _paragraph(data[key])
             except ValueError as e:
                 problems.append(f"{key}: {e}")
-    if out.get("base_url") and not out["base_url"].endswith("/"):
-        out["base_url"] += "/"
+    for key in ("base_url", "link"):
+        if out.get(key):
+            try:
+                out[key] = _address(out[key], folder=key == "base_url")
+            except ValueError as e:
+                problems.append(f"{key}: {e}")
+                out.pop(key)
     out.setdefault("guide", "")
     out.setdefault("description", "")
     out.setdefault("author", out["guide"])
@@ -249,10 +274,30 @@ def _publishing(data: dict, manifest: Path, problems: list, trusted: bool) -> di
     return out
 
 
+def _address(text: str, folder: bool) -> str:
+    """Return an http(s) address as a feed can carry it; a folder's ends with /."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(text)
+    try:
+        parts.port  # noqa: B018 - raises for a port out of range
+    except ValueError:
+        raise ValueError(f"{text!r}: the port is not a number from 0 to 65535") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected an http(s):// address, got {text!r}")
+    if parts.username or parts.password:
+        raise ValueError(f"{text!r}: an address with a user name or password would be published")
+    if folder and (parts.query or parts.fragment):
+        raise ValueError(f"{text!r}: the folder's address takes no ?query or #fragment")
+    path = parts.path if not folder or parts.path.endswith("/") else parts.path + "/"
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path or "/", parts.query,
+                       parts.fragment))  # fmt: skip
+
+
 def _paragraph(value) -> str:
     if not isinstance(value, str) or len(value) > 4000:
         raise ValueError("expected text of at most 4000 characters")
-    return value.strip()
+    return _clean(value, "").strip()
 
 
 def _file(value, manifest: Path, key: str, where: str, problems: list, trusted: bool):
@@ -326,12 +371,19 @@ def _tracks(i, raw, base, course, manifest, problems, trusted) -> list[Track]:
     else:
         problems.append(f'{where}set: expected a table like {{ colour = "blue" }}')
     title = raw.get("title") or Path(practice).stem.replace("-", " ").capitalize()
-    if not isinstance(title, str) or len(title) > 500 or any(ord(c) < 32 for c in title):
+    if (
+        not isinstance(title, str)
+        or len(title) > 500
+        or settings.UNWRITABLE.search(title)
+        or any(ord(c) < 32 for c in title)
+    ):
         problems.append(f"{where}title: expected one line of at most 500 characters")
         title = f"Track {i}"
     description = raw.get("description", "")
-    if not isinstance(description, str) or len(description) > 4000:
-        problems.append(f"{where}description: expected text of at most 4000 characters")
+    try:
+        description = _paragraph(description)
+    except ValueError as e:
+        problems.append(f"{where}description: {e}")
         description = ""
     date = _date(raw.get("date"), where, problems)
     file = raw.get("file") or f"{i:02d}-{_slug(str(title))}.mp3"
@@ -391,7 +443,9 @@ def _date(value, where: str, problems: list) -> datetime | None:
             problems.append(f"{where}date: expected a date like 2026-01-31, got {value!r}")
             return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return (
+            value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        )
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
     problems.append(f"{where}date: expected a date like 2026-01-31, got {value!r}")

@@ -57,13 +57,17 @@ def length(lo: float = 0.0, hi: float = MAX_SESSION) -> Callable[[Any], float]:
     return check
 
 
+#: Characters XML 1.0 cannot carry, and control characters (a tab and new lines aside).
+UNWRITABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+
+
 def text(most: int = 500, pattern: str | None = None, expect: str = "") -> Callable[[Any], str]:
     """Return a check for one line of text, at most `most` characters, matching `pattern`."""
 
     def check(value: Any) -> str:
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"expected {expect or 'text'}, got {value!r}")
-        if len(value) > most or any(ord(c) < 32 for c in value):
+        if len(value) > most or any(ord(c) < 32 for c in value) or UNWRITABLE.search(value):
             raise ValueError(
                 f"{value[:40]!r}: at most {most} characters on one line, no control characters"
             )

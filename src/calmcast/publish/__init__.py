@@ -32,7 +32,7 @@ def sidecars(result: Result, track: Track, language: str) -> dict[str, str]:
     """Return the files that go beside a track's MP3: captions and chapters, by name."""
     timeline = result.plan.timeline
     return {
-        f"{track.stem}.vtt": captions.webvtt(timeline, language),
+        f"{track.stem}.vtt": captions.webvtt(timeline),
         f"{track.stem}.srt": captions.srt(timeline),
         f"{track.stem}.chapters.json": captions.chapters_json(timeline, track.title),
         f"{track.stem}.chapters.vtt": captions.chapters_vtt(timeline),
@@ -80,15 +80,26 @@ def facts(result: Result, track: Track) -> dict:
 
 
 def source_date() -> datetime | None:
-    """Return $SOURCE_DATE_EPOCH as a date-time, when it is set to a number."""
+    """Return $SOURCE_DATE_EPOCH as a date-time, when it is set."""
+    from ..errors import ConfigError
+
     value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    if value.isdigit():
+    if not value:
+        return None
+    try:
         return datetime.fromtimestamp(int(value), timezone.utc)
-    return None
+    except (ValueError, OverflowError, OSError):
+        raise ConfigError(
+            f"SOURCE_DATE_EPOCH={value[:30]!r}: expected seconds since 1970 (as `date +%s` prints)"
+        ) from None
 
 
 def cover_name(course: Course) -> str | None:
-    return f"cover{course.cover.suffix.lower()}" if course.cover else None
+    """Return the course cover's name in the folder, by what the image is (not its name)."""
+    if not course.cover:
+        return None
+    with open(course.cover, "rb") as f:
+        return "cover.png" if f.read(8) == b"\x89PNG\r\n\x1a\n" else "cover.jpg"
 
 
 def contents(course: Course, folder: Path, records: dict[str, dict]) -> dict[str, bytes]:
@@ -131,10 +142,12 @@ def write_all(course: Course, folder: Path, records: dict[str, dict]) -> list[st
 
 
 def playlist(course: Course, files) -> str:
+    from urllib.parse import quote
+
     lines = ["#EXTM3U", f"#PLAYLIST:{course.title}"]
     for t, record in files:
         who = f"{course.guide} - " if course.guide else ""
-        lines += [f"#EXTINF:{round(record['seconds'])},{who}{t.title}", t.file]
+        lines += [f"#EXTINF:{round(record['seconds'])},{who}{t.title}", quote(t.file)]
     return "\n".join(lines) + "\n"
 
 

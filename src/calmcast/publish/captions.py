@@ -103,7 +103,7 @@ def _vtt_text(line: str) -> str:
     return line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def webvtt(timeline: Timeline, language: str | None = None) -> str:
+def webvtt(timeline: Timeline) -> str:
     """Return the captions as WebVTT."""
     import webvtt as vtt
 
@@ -111,9 +111,7 @@ def webvtt(timeline: Timeline, language: str | None = None) -> str:
     for cue in cues(timeline):
         doc.captions.append(vtt.Caption(
             _clock(cue.start), _clock(cue.end), "\n".join(_vtt_text(x) for x in cue.lines)))  # fmt: skip
-    header = "WEBVTT" + (f"\nLanguage: {language}" if language else "")
-    body = doc.content.removeprefix("WEBVTT").lstrip("\n")
-    return f"{header}\n\n{body}".rstrip("\n") + "\n"
+    return doc.content.rstrip("\n") + "\n"
 
 
 def srt(timeline: Timeline) -> str:

@@ -8,6 +8,7 @@ where it speaks, where it is silent and where a bell rings, drawn as inline SVG.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 from ..durations import format_duration
 
@@ -25,10 +26,13 @@ def html(course, files, cover: str | None) -> str:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["url"] = lambda name: quote(name)
     tracks = [_track(t, r) for t, r in files]
     total = sum(r["seconds"] for _, r in files)
+    count = len({t.number for t, _ in files})
     return env.get_template("page.html.j2").render(
         course=course, tracks=tracks, cover=cover, total=format_duration(round(total)),
+        count=count, files=len(files),
     )  # fmt: skip
 
 
@@ -41,7 +45,7 @@ def _clock(seconds: float) -> str:
 
 def _track(t, record) -> dict:
     seconds = record["seconds"] or 1.0
-    x = lambda s: round(s * WIDTH / seconds, 1)  # noqa: E731
+    x = lambda s: float(f"{s * WIDTH / seconds:.1f}")  # noqa: E731
     speech = [(x(a), max(0.5, x(b) - x(a))) for kind, a, b in record["outline"] if kind == "speech"]
     bells = [x(a) for kind, a, _ in record["outline"] if kind == "bell"]
     spoken = sum(b - a for kind, a, b in record["outline"] if kind == "speech")
