@@ -236,9 +236,10 @@ def test_example_course_uses_the_practices_as_they_are_declared():
     assert [t["title"][:6] for t in tracks[:8]] == [f"Week {n}" for n in range(1, 9)]
     for track in tracks:
         practice = load_practice(track["practice"])
-        minutes = track.get("minutes", course["defaults"]["minutes"])
-        assert practice.min_minutes <= minutes <= (practice.max_minutes or minutes)
-        values = {k: str(v) for k, v in track.get("set", {}).items()}
-        assert set(values) <= {v.name for v in practice.variables}, track["title"]
-        p = planned(track["practice"], minutes, tuple(sorted(values.items())))
-        assert p.timeline.length == round(minutes * 60 * p.timeline.rate)
+        lengths = track.get("minutes", course["defaults"]["minutes"])
+        for minutes in lengths if isinstance(lengths, list) else [lengths]:
+            assert practice.min_minutes <= minutes <= (practice.max_minutes or minutes)
+            values = {k: str(v) for k, v in track.get("set", {}).items()}
+            assert set(values) <= {v.name for v in practice.variables}, track["title"]
+            p = planned(track["practice"], minutes, tuple(sorted(values.items())))
+            assert p.timeline.length == round(minutes * 60 * p.timeline.rate)

@@ -441,7 +441,9 @@ def test_a_build_stopped_keeps_every_earlier_file_and_finishes_next_time(tmp_pat
     assert (out / "02-sit.mp3").read_bytes() == sit
     leftovers = [p.name for p in out.rglob("*") if ".part" in p.name]
     assert leftovers == []
-    assert not (out / "01-two-rooms-6min.mp3").exists()
+    long = out / "01-two-rooms-6min.mp3"
+    if long.exists():  # finished before the stop reached it (ffmpeg gets Ctrl-C too): whole
+        assert _length(long) == pytest.approx(360, abs=0.1)
     assert not (out / "feed.xml").exists()
     done = build(load_course(manifest), out, jobs=2)
     assert [d.status for d in done][2] == "up to date"

@@ -138,6 +138,8 @@ def _inside(ref: str, manifest: Path, key: str, where: str, problems: list, trus
 
 def _read(path: Path) -> dict:
     try:
+        if not path.is_file():  # a FIFO or a device would block or never end
+            raise ConfigError(f"{path}: not a regular file")
         with open(path, "rb") as f:
             raw = f.read(MAX_MANIFEST_BYTES + 1)
         if len(raw) > MAX_MANIFEST_BYTES:
