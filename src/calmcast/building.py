@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .course import Checked, Course, Track, check, fingerprint
 from .errors import CalmcastError, ConfigError
+from .output import write_small
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +91,7 @@ def build(
     from . import publish
 
     folder = Path(folder)
-    found = check(course)
-    check_folder(course, folder, found)
-    stamps = {t.file: fingerprint(course, t, found[t.file].sources) for t in course.tracks}
-    records = read_records(folder)
+    found, stamps, records, fresh = _look(course, folder, check_output=True)
     strays = sorted(set(records) - {t.file for t in course.tracks})
     if strays and shard is None:
         log.warning(
@@ -104,9 +102,8 @@ def build(
     done: dict[str, Built] = {}
     todo = []
     for t in course.tracks:
-        record = records.get(t.file)
-        if not force and up_to_date(folder, t.file, stamps[t.file], record):
-            done[t.file] = Built(t, folder / t.file, "up to date", record=record)
+        if not force and t.file in fresh:
+            done[t.file] = Built(t, folder / t.file, "up to date", record=records[t.file])
         elif t.file in mine and not index_only:
             todo.append(t)
         else:
@@ -137,13 +134,8 @@ def stale(course: Course, folder: str | Path) -> list[str]:
     from . import publish
 
     folder = Path(folder)
-    found = check(course)
-    records = read_records(folder)
-    out = []
-    for t in course.tracks:
-        stamp = fingerprint(course, t, found[t.file].sources)
-        if not up_to_date(folder, t.file, stamp, records.get(t.file)):
-            out.append(t.file)
+    _, _, records, fresh = _look(course, folder)
+    out = [t.file for t in course.tracks if t.file not in fresh]
     if out:
         return out + [f"{name} (written from the tracks)" for name in publish.NAMES]
     wanted = publish.contents(course, folder, {t.file: records[t.file] for t in course.tracks})
@@ -204,6 +196,24 @@ def check_folder(course: Course, folder: Path, found: dict[str, Checked]) -> Non
             )
 
 
+def _look(course: Course, folder: Path, check_output: bool = False):
+    """Check the course and see what `folder` holds of it.
+
+    Return what checking found, each file's fingerprint, the folder's records, and the
+    files that are whole and made from the same inputs.
+    """
+    found = check(course)
+    if check_output:
+        check_folder(course, folder, found)
+    stamps = {t.file: fingerprint(course, t, found[t.file].sources) for t in course.tracks}
+    records = read_records(folder)
+    fresh = {
+        t.file for t in course.tracks
+        if up_to_date(folder, t.file, stamps[t.file], records.get(t.file))
+    }  # fmt: skip
+    return found, stamps, records, fresh
+
+
 # Records.
 
 
@@ -246,23 +256,6 @@ def file_hash(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def write_small(path: Path, data: str | bytes) -> bool:
-    """Write a small file whole or not at all, only when its content changes; return whether."""
-    body = data.encode("utf-8") if isinstance(data, str) else data
-    try:
-        if path.is_file() and not path.is_symlink() and path.read_bytes() == body:
-            return False
-    except OSError:
-        pass
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        tmp.write_bytes(body)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return True
 
 
 # Making tracks.
@@ -384,25 +377,28 @@ def _working(task):
 
 
 def _unspoken(todo: list[Track], found: dict[str, Checked]) -> list[tuple[tuple, list[str]]]:
-    """Return the lines not yet in the speech cache, once each, by voice and chain settings."""
+    """Return the lines not yet in the speech cache, once each, by voice and voice chain.
+
+    Each group is (voice, rate, pitch, mix settings of its first track) with its lines.
+    """
     from .mix import voice_chain
     from .voices import open_voice
     from .voices.cache import SpeechCache
+    from .voices.speech import unprepared
 
     cache = SpeechCache()
-    groups: dict[tuple, dict[str, None]] = {}
+    groups: dict[tuple, tuple[tuple, dict[str, None]]] = {}
     voices = {}
     for t in todo:
         r = t.request
-        spec = (r.voice, r.rate, r.pitch, r.mix)
-        if spec[:3] not in voices:
-            voices[spec[:3]] = open_voice(*spec[:3])
-        voice, chain = voices[spec[:3]], voice_chain(r.mix)
-        for text in found[t.file].texts:
-            key = cache.prepared_key(cache.key(voice.cache_key(), text), chain.key())
-            if cache.get_prepared(key) is None:
-                groups.setdefault(spec, {})[text] = None
-    return [(spec, list(texts)) for spec, texts in groups.items()]
+        if (r.voice, r.rate, r.pitch) not in voices:
+            voices[r.voice, r.rate, r.pitch] = open_voice(r.voice, r.rate, r.pitch)
+        voice, chain = voices[r.voice, r.rate, r.pitch], voice_chain(r.mix)
+        _, lines = groups.setdefault(
+            (r.voice, r.rate, r.pitch, chain.key()), ((r.voice, r.rate, r.pitch, r.mix), {})
+        )
+        lines.update(dict.fromkeys(unprepared(voice, list(found[t.file].texts), chain, cache)))
+    return [(spec, list(lines)) for spec, lines in groups.values() if lines]
 
 
 def _chunks(groups, jobs: int):

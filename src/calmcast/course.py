@@ -85,11 +85,6 @@ class Course:
     explicit: bool = False
     copyright: str = ""
 
-    @property
-    def numbers(self) -> int:
-        """Return how many tracks the manifest lists (a track at several lengths counts once)."""
-        return len({t.number for t in self.tracks})
-
 
 def _slug(text: str, empty: str = "track") -> str:
     """Return text as a file name: accents dropped (Über -> uber), at most 80 characters."""
@@ -97,12 +92,6 @@ def _slug(text: str, empty: str = "track") -> str:
 
     plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")[:80].strip("-") or empty
-
-
-def _clean(text: str, where: str) -> str:
-    if settings.UNWRITABLE.search(text):
-        raise ValueError(f"{where}control characters are not allowed")
-    return text
 
 
 #: The largest manifest calmcast reads, bytes.
@@ -299,7 +288,9 @@ def _address(text: str, folder: bool) -> str:
 def _paragraph(value) -> str:
     if not isinstance(value, str) or len(value) > 4000:
         raise ValueError("expected text of at most 4000 characters")
-    return _clean(value, "").strip()
+    if settings.UNWRITABLE.search(value):
+        raise ValueError("control characters are not allowed")
+    return value.strip()
 
 
 def _file(value, manifest: Path, key: str, where: str, problems: list, trusted: bool):
@@ -372,15 +363,8 @@ def _tracks(i, raw, base, course, manifest, problems, trusted) -> list[Track]:
         values.update(_values(table))
     else:
         problems.append(f'{where}set: expected a table like {{ colour = "blue" }}')
-    title = raw.get("title") or Path(practice).stem.replace("-", " ").capitalize()
-    if (
-        not isinstance(title, str)
-        or len(title) > 500
-        or settings.UNWRITABLE.search(title)
-        or any(ord(c) < 32 for c in title)
-    ):
-        problems.append(f"{where}title: expected one line of at most 500 characters")
-        title = f"Track {i}"
+    # The title is a setting (the title tag), checked by the table with the others.
+    title = own.get("title") or Path(practice).stem.replace("-", " ").capitalize()
     description = raw.get("description", "")
     try:
         description = _paragraph(description)
@@ -420,7 +404,7 @@ def _tracks(i, raw, base, course, manifest, problems, trusted) -> list[Track]:
             **{**request_args, "minutes": minutes},
         )
         shown = f"{title} ({label.replace('min', ' min')})" if label else str(title)
-        tracks.append(Track(i, name, shown, request, output, description.strip(), date, label))
+        tracks.append(Track(i, name, shown, request, output, description, date, label))
     return tracks
 
 

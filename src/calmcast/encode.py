@@ -26,7 +26,6 @@ import numpy as np
 
 from .errors import AudioError, CalmcastError, OutputError
 from .output import Destination, describe
-from .settings import MP3_BITRATES  # noqa: F401  (the constant bitrates of MPEG-1 Layer III)
 
 log = logging.getLogger(__name__)
 

@@ -201,3 +201,26 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def write_small(path: Path, data: str | bytes) -> bool:
+    """Write a small file whole or not at all, only when its content changes; return whether.
+
+    It goes beside its place first and is renamed over it, so a link there is replaced, never
+    written through.
+    """
+    body = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        if path.is_file() and not path.is_symlink() and path.read_bytes() == body:
+            return False
+    except OSError:
+        pass
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        tmp.write_bytes(body)
+        tmp.replace(path)
+    except OSError as e:
+        raise OutputError(f"{path}: {describe(e)}") from e
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True

@@ -366,16 +366,18 @@ def _figure(value: float, unit: str) -> str:
     return f"{value:.1f} {unit}" if math.isfinite(value) else "none"
 
 
-def transcript(p: Plan) -> str:
-    """Return the spoken text, a paragraph per chapter, as the USLT transcript."""
-    parts, current = [], []
-    for e in p.timeline.events:
+def paragraphs(timeline: Timeline) -> list[list[Event]]:
+    """Return the spoken events in paragraphs: a pause or a paragraph break ends one."""
+    out: list[list[Event]] = [[]]
+    for e in timeline.events:
         seg = e.segment
         if isinstance(seg, Speech):
-            current.append(seg.text)
-        elif isinstance(seg, Pause) and seg.kind in ("paragraph", "pause") and current:
-            parts.append(" ".join(current))
-            current = []
-    if current:
-        parts.append(" ".join(current))
-    return "\n\n".join(parts)
+            out[-1].append(e)
+        elif isinstance(seg, Pause) and seg.kind in ("paragraph", "pause") and out[-1]:
+            out.append([])
+    return [para for para in out if para]
+
+
+def transcript(p: Plan) -> str:
+    """Return the spoken text, a paragraph per chapter, as the USLT transcript."""
+    return "\n\n".join(" ".join(e.segment.text for e in para) for para in paragraphs(p.timeline))

@@ -201,9 +201,9 @@ def split(values: dict[str, Any]) -> tuple[dict, dict, dict]:
     """
     parts: dict[str, dict] = {"request": {}, "mix": {}, "output": {}}
     for s in SETTINGS:
-        value = values.get(s.name, s.default if s.name not in values else None)
         if s.name == "duration":
             continue
+        value = values.get(s.name, s.default)
         if s.name == "minutes":
             value = values.get("minutes", values.get("duration"))
         if s.name == "ambience" and isinstance(value, str) and value.lower() == "none":

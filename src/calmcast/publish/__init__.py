@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,18 +44,11 @@ def _finite(x: float) -> float | None:
 
 def facts(result: Result, track: Track) -> dict:
     """Return what the publishing files need to know of a made track, as plain JSON values."""
-    from ..model import Pause, Speech
+    from ..render import paragraphs
 
     p = result.plan
     timeline = p.timeline
     rate = timeline.rate
-    paragraphs: list[list] = [[]]
-    for e in timeline.events:
-        seg = e.segment
-        if isinstance(seg, Speech):
-            paragraphs[-1].append([round(e.start / rate, 3), round(e.end / rate, 3), seg.text])
-        elif isinstance(seg, Pause) and seg.kind in ("paragraph", "pause") and paragraphs[-1]:
-            paragraphs.append([])
     return {
         "title": track.title,
         "seconds": round(result.seconds, 3),
@@ -75,7 +67,10 @@ def facts(result: Result, track: Track) -> dict:
         },
         "chapters": [[start, title] for start, title in captions.chapter_marks(timeline)],
         "outline": captions.outline(timeline),
-        "paragraphs": [para for para in paragraphs if para],
+        "paragraphs": [
+            [[round(e.start / rate, 3), round(e.end / rate, 3), e.segment.text] for e in para]
+            for para in paragraphs(timeline)
+        ],
     }
 
 
@@ -117,7 +112,7 @@ def contents(course: Course, folder: Path, records: dict[str, dict]) -> dict[str
 
 def write_all(course: Course, folder: Path, records: dict[str, dict]) -> list[str]:
     """Write the publishing files (and the cover) where they changed; return those written."""
-    from ..building import write_small
+    from ..output import write_small
 
     if course.base_url == "":
         import logging
@@ -127,15 +122,10 @@ def write_all(course: Course, folder: Path, records: dict[str, dict]) -> list[st
             course.path,
         )
     written = []
-    name = cover_name(course)
-    if name:
-        target = folder / name
-        if not target.is_file() or target.read_bytes() != course.cover.read_bytes():
-            tmp = folder / f".{name}.{os.getpid()}.part"
-            shutil.copyfile(course.cover, tmp)
-            tmp.replace(target)
-            written.append(name)
-    for name, body in contents(course, folder, records).items():
+    files = contents(course, folder, records)
+    if cover_name(course):
+        files[cover_name(course)] = course.cover.read_bytes()
+    for name, body in files.items():
         if write_small(folder / name, body):
             written.append(name)
     return written

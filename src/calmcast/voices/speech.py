@@ -100,6 +100,15 @@ def speak(voice: Voice, texts: list[str], chain: VoiceChain, cache: SpeechCache)
     return out
 
 
+def unprepared(voice: Voice, texts: list[str], chain: VoiceChain, cache: SpeechCache) -> list[str]:
+    """Return the texts `speak` would have to synthesise or prepare: not yet in the cache."""
+    voice_key, chain_key = voice.cache_key(), chain.key()
+    return [
+        text for text in texts
+        if cache.get_prepared(cache.prepared_key(cache.key(voice_key, text), chain_key)) is None
+    ]  # fmt: skip
+
+
 def trim(samples: np.ndarray) -> np.ndarray:
     """Return samples without the near-silence at either end."""
     loud = np.flatnonzero(np.abs(samples) > TRIM_LEVEL)
