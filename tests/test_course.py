@@ -431,3 +431,12 @@ title = "{"a" * 300}"
     )
     assert course.tracks[0].file == "01-uber-ruhe.mp3"
     assert len(course.tracks[1].file) <= 90
+
+
+def test_a_course_over_its_limits_is_refused_before_any_track_is_checked(tmp_path):
+    tracks = '[[track]]\npractice = "nope"\nminutes = [5, 6]\n' * 501
+    with pytest.raises(ConfigError) as info:
+        load_course(write(tmp_path / "c.toml", f'title = "T"\n{tracks}'))
+    message = info.value.format_message()
+    assert "1002 files in all; a course makes at most 1000" in message
+    assert "no built-in practice" not in message  # not one of the 501 templates was looked for

@@ -177,7 +177,8 @@ def load_course(path: str | Path, trusted: bool = False) -> Course:
     if not isinstance(raw_tracks, list) or not raw_tracks:
         problems.append("track: expected one or more [[track]] tables")
         raw_tracks = []
-    if len(raw_tracks) > MAX_TRACKS:
+    over = len(raw_tracks) > MAX_TRACKS  # a course too large is refused before any checking
+    if over:
         problems.append(f"track: {len(raw_tracks)} tracks; a course may have at most {MAX_TRACKS}")
         raw_tracks = raw_tracks[:MAX_TRACKS]
     tracks: list[Track] = []
@@ -188,6 +189,7 @@ def load_course(path: str | Path, trusted: bool = False) -> Course:
             continue
         tracks += _tracks(i, raw, base, context, path, problems, trusted)
     if len(tracks) > MAX_FILES:
+        over = True
         problems.append(f"track: {len(tracks)} files in all; a course makes at most {MAX_FILES}")
         tracks = tracks[:MAX_FILES]
     names = [t.file for t in tracks]
@@ -201,8 +203,9 @@ def load_course(path: str | Path, trusted: bool = False) -> Course:
     total = len({t.number for t in tracks})
     tracks = [replace(t, tags={**t.tags, "track": f"{t.number}/{total}"}) for t in tracks]
     course = Course(path, title.strip(), tracks=tuple(tracks), **about)
-    if problems:  # the tracks that did load are checked too: every problem at once
-        problems += problems_of(course)
+    if problems:
+        if not over:  # the tracks that did load are checked too: every problem at once
+            problems += problems_of(course)
         shown = problems[:MAX_PROBLEMS]
         raise ConfigError("; ".join(f"{path}: {p}" for p in shown) + (
             f" (and {len(problems) - len(shown)} more)" if len(problems) > len(shown) else ""))  # fmt: skip
