@@ -184,3 +184,22 @@ def test_damaged_cache_entry_is_made_again(tmp_path, voice, damaged):
     assert (again.misses, again.hits) == ((0, 1) if from_raw else (1, 0))
     if from_raw:  # prepared again from the same raw speech: the same samples
         assert np.array_equal(second.audio(22050), before)
+
+
+def test_espeak_is_told_the_true_size_of_each_text(voice, monkeypatch):
+    # pyttsx3 says ten times the size, and espeak-ng copies that many bytes: a read past the
+    # text's end that crashed a test run. Watch what really reaches espeak_Synth.
+    import sys
+
+    lib = sys.modules["pyttsx3.drivers._espeak"]
+    sizes = []
+    real = lib.cSynth
+
+    def watched(text, size, *rest):
+        sizes.append((len(text), size))
+        return real(text, size, *rest)
+
+    monkeypatch.setattr(lib, "cSynth", watched)
+    audio = voice.synthesize("Rest here, and let the breath come and go. Ünïcode too.")
+    assert sizes and all(size == length + 1 for length, size in sizes)
+    assert np.abs(audio).max() > 0.1

@@ -2,9 +2,12 @@
 
 pyttsx3's espeak driver synthesises on espeak's own thread and its `runAndWait()` can return
 before the WAV exists, so every utterance here is waited for on the `finished-utterance`
-event, with a watchdog that cancels a synthesis that never ends. Utterances are bounded in
-size (espeak crashes on ~18k characters), the driver's "Audio saved" line never reaches
-stdout, and one lock keeps the single engine on one utterance at a time.
+event, with a watchdog that cancels a synthesis that never ends. pyttsx3 tells espeak that
+each text is ten times as long as it is, and espeak copies that many bytes: a read past the
+end of the text that crashes the process now and then (always, past ~18k characters), so the
+call is made with the text's true size. Utterances are bounded in size (the driver's callback
+joins audio in quadratic time), the driver's "Audio saved" line never reaches stdout, and one
+lock keeps the single engine on one utterance at a time.
 """
 
 from __future__ import annotations
@@ -74,6 +77,9 @@ class _Engine:
                 self.engine = pyttsx3.init("espeak" if sys.platform.startswith("linux") else None)
             except (RuntimeError, OSError) as e:
                 raise VoiceError(f"espeak-ng could not be started: {e}") from e
+        lib = sys.modules.get("pyttsx3.drivers._espeak")
+        if lib is not None:
+            lib.Synth = _exact_synth(lib)  # the driver calls it through the module
         self.done = threading.Event()
         self.errors: list[BaseException] = []
         self.engine.connect("finished-utterance", self._finished)
@@ -180,6 +186,24 @@ class _Engine:
         with contextlib.suppress(Exception):
             self.engine.stop()
             self.engine.proxy._driver.endLoop()
+
+
+def _exact_synth(lib):
+    """Return pyttsx3's `Synth`, giving espeak_Synth the text's true size (with its zero byte).
+
+    pyttsx3 passes `len(text) * 10`, and espeak-ng copies that many bytes from the text: nine
+    times its length read from whatever memory follows it. A Python bytes object always ends
+    in a zero byte, so `len + 1` bytes are its own.
+    """
+
+    def synth(text, position=0, position_type=lib.POS_CHARACTER, end_position=0, flags=0,
+              user_data=None):  # fmt: skip
+        if isinstance(text, str):
+            text = text.encode("utf-8")
+        return lib.cSynth(text, len(text) + 1, position, position_type, end_position, flags,
+                          None, user_data)  # fmt: skip
+
+    return synth
 
 
 @functools.cache
