@@ -9,7 +9,8 @@ import pytest
 
 from calmcast import loudness
 from calmcast.mix import MixSettings, voice_chain
-from calmcast.script import builtin_practices, load_practice, render_script
+from calmcast.practice import builtin_practices, load_practice
+from calmcast.script import render_script
 from calmcast.voices import list_voices, open_voice
 from calmcast.voices.chain import VoiceChain, clip_loudness
 from calmcast.voices.speech import trim

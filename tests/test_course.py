@@ -175,7 +175,7 @@ def test_a_damaged_track_or_a_changed_include_in_a_subfolder_is_made_again(tmp_p
 
 
 KEYS = ["title", "practice", "minutes", "file", "ambience", "bell", "cover", "set", "voice",
-        "duration", "interval_bell", "rate", "[[track]]", "[defaults]", "[track.set]"]  # fmt: skip
+        "duration", "interval_bell", "wpm", "[[track]]", "[defaults]", "[track.set]"]  # fmt: skip
 VALUES = ['"settling"', '"../x"', '"/etc/passwd"', "nan", "inf", "-1", "1e400", "true", "[]",
           "{ a = 1 }", '"a.mp3"', '"playlist.m3u8"', "12", '"10s"', '"x" ']  # fmt: skip
 
@@ -198,7 +198,7 @@ def test_any_manifest_loads_or_raises_calmcast_s_own_error(tmp_path, lines):
 
 BAD = {  # a value each setting refuses, written as TOML and as a command-line argument
     "minutes": ("0", "0"), "duration": ('"soon"', "soon"), "voice": ('"a\\tb"', "a\tb"),
-    "rate": ("20", "20"), "pitch": ("101", "101"), "ambience": ('"a\\tb"', "a\tb"),
+    "wpm": ("20", "20"), "pitch": ("101", "101"), "ambience": ('"a\\tb"', "a\tb"),
     "bell": ('"a\\tb"', "a\tb"), "interval_bell": ('"often"', "often"),
     "bed_level": ("5", "5"), "duck": ("-1", "-1"), "fade_in": ('"1h"', "1h"),
     "fade_out": ('"x"', "x"), "loudness": ("-5", "-5"), "sample_rate": ("8000", "8000"),
@@ -237,7 +237,9 @@ def test_a_manifest_refuses_what_the_cli_refuses_with_the_same_words(tmp_path, n
         return  # click words a choice its own way on the command line
     proc = run_cli("render", "sample.j2", settings.BY_NAME[name].flag, arg, cwd=tmp_path)
     assert proc.returncode == 2
-    cli_words = proc.stderr.strip().split("': ", 1)[1].split(", got ")[0]  # got 5, or got '5'
+    # "Invalid value for '--wpm' / '--rate': expected ..., got '20'"
+    cli_words = re.sub(r"^.*?Invalid value for [^:]*: ", "", proc.stderr.strip())
+    cli_words = cli_words.split(", got ")[0]  # got 5, or got '5'
     assert f"{name}: {cli_words}" in message, (cli_words, message)
 
 

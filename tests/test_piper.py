@@ -71,8 +71,8 @@ def test_meditation_pace_is_near_140_wpm(joe):
 
 
 def test_rate_changes_duration_in_proportion():
-    slow = open_voice("piper:joe", rate=100)
-    fast = open_voice("piper:joe", rate=180)
+    slow = open_voice("piper:joe", wpm=100)
+    fast = open_voice("piper:joe", wpm=180)
     text = f"{SENTENCE} Simply watch it come and go."
     ratio = seconds(slow.synthesize(text)) / seconds(fast.synthesize(text))
     assert 1.5 < ratio < 2.1  # 180 / 100 = 1.8
@@ -81,14 +81,14 @@ def test_rate_changes_duration_in_proportion():
 
 def test_model_loads_once(joe):
     start = time.perf_counter()
-    again = open_voice("piper:joe", rate=120)
+    again = open_voice("piper:joe", wpm=120)
     assert again.model is joe.model
     assert time.perf_counter() - start < 0.5
 
 
 WARM_PLAN = """
 import sys
-from calmcast.render import plan
+from calmcast import plan
 from calmcast.voices import piper
 p = plan("settling", minutes=float(sys.argv[1]), voice="piper:joe")
 print(len(p.speech), len(piper._models), "onnxruntime" in sys.modules)
@@ -125,7 +125,7 @@ def test_pitch_is_ignored_with_a_warning(joe, caplog):
 @pytest.mark.parametrize("rate", [20, 1000])
 def test_rate_out_of_range(rate):
     with pytest.raises(VoiceError, match="words a minute"):
-        open_voice("piper:joe", rate=rate)
+        open_voice("piper:joe", wpm=rate)
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+import calmcast
 from calmcast.model import Bell, Chapter, Pause, Speech
-from calmcast.render import plan
-from calmcast.script import builtin_practices, load_practice
+from calmcast.practice import builtin_practices, load_practice
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -41,14 +41,14 @@ RESTING_PAUSE = 2.0
 @functools.cache
 def planned(name: str, minutes: float, values: tuple[tuple[str, str], ...] = ()):
     """Return the plan, made once per session: every figure below reads the same one."""
-    return plan(name, minutes=minutes, voice=VOICE, values=dict(values))
+    return calmcast.plan(name, minutes=minutes, voice=VOICE, values=dict(values), ambience=None)
 
 
 def figures(p) -> dict[str, float]:
     """Return the total, the speech share, the longest pause's share and the longest run."""
     tl = p.timeline
-    seconds = [(e.segment, e.length / tl.rate) for e in tl.events]
-    total = tl.length / tl.rate
+    seconds = [(e.segment, e.length / tl.sample_rate) for e in tl.events]
+    total = tl.length / tl.sample_rate
     speech = sum(s for seg, s in seconds if isinstance(seg, Speech))
     longest_pause = max((s for seg, s in seconds if isinstance(seg, Pause)), default=0.0)
     run = longest_run = 0.0
@@ -105,7 +105,7 @@ def test_front_matter_is_complete_and_lengths_are_ordered(name):
 @pytest.mark.parametrize(("name", "minutes"), CASES)
 def test_plan_lasts_exactly_the_minutes_asked(name, minutes):
     p = planned(name, minutes)
-    assert p.timeline.length == round(minutes * 60 * p.timeline.rate)
+    assert p.timeline.length == round(minutes * 60 * p.timeline.sample_rate)
     assert figures(p)["total"] == pytest.approx(minutes * 60)
 
 
@@ -212,7 +212,7 @@ def test_silent_sit_is_bells_and_silence_with_interval_bells_on_the_minute(
     minutes, interval, marks
 ):
     p = planned("silent-sit", minutes, (("interval", interval),))
-    rate = p.timeline.rate
+    rate = p.timeline.sample_rate
     assert p.timeline.length == minutes * 60 * rate
     assert not spoken(p)
     bells = [e.start / rate for e in p.timeline.events if isinstance(e.segment, Bell)]
@@ -226,7 +226,7 @@ def test_silent_sit_is_bells_and_silence_with_interval_bells_on_the_minute(
 
 def test_silent_sit_has_no_upper_limit():
     p = planned("silent-sit", 90)
-    assert p.timeline.length == 90 * 60 * p.timeline.rate
+    assert p.timeline.length == 90 * 60 * p.timeline.sample_rate
 
 
 def test_example_course_uses_the_practices_as_they_are_declared():
@@ -242,4 +242,4 @@ def test_example_course_uses_the_practices_as_they_are_declared():
             values = {k: str(v) for k, v in track.get("set", {}).items()}
             assert set(values) <= {v.name for v in practice.variables}, track["title"]
             p = planned(track["practice"], minutes, tuple(sorted(values.items())))
-            assert p.timeline.length == round(minutes * 60 * p.timeline.rate)
+            assert p.timeline.length == round(minutes * 60 * p.timeline.sample_rate)

@@ -12,8 +12,8 @@ import pytest
 from calmcast import sounds
 from calmcast.mix import MixSettings
 from calmcast.model import Bell, Speech
-from calmcast.render import Request, plan
-from calmcast.script import builtin_practices, load_practice
+from calmcast.pipeline import Request, plan
+from calmcast.practice import builtin_practices, load_practice
 from calmcast.voices import list_voices
 from conftest import ebur128, run_cli, user_bed
 
@@ -31,8 +31,8 @@ def bed_file(tmp_path_factory):
 
 def quiet_stretch(practice: str, minutes: float, voice: str) -> tuple[float, float] | None:
     """Return (start, seconds) of the longest stretch with only the bed, undocked and unfaded."""
-    p = plan(request=Request(practice, minutes=minutes, voice=voice))
-    s, rate = MixSettings(), p.timeline.rate
+    p = plan(Request(practice, minutes=minutes, voice=voice))
+    s, rate = MixSettings(), p.timeline.sample_rate
     busy = [(0.0, s.fade_in + 1.0), (p.timeline.duration - s.fade_out - 1.0, p.timeline.duration)]
     for e in p.timeline.events:
         if isinstance(e.segment, Speech):

@@ -10,8 +10,9 @@ import pytest
 from mutagen.id3 import ID3
 from mutagen.mp3 import MP3
 
+import calmcast
 from calmcast.encode import ffmpeg_exe
-from calmcast.render import Output, Request, plan, render
+from calmcast.pipeline import Output, Request, plan, render
 from conftest import FIXTURES, ebur128, run_cli
 
 SAMPLE = str(FIXTURES / "sample.j2")
@@ -84,7 +85,7 @@ def test_chapters_read_back_match_the_plan(fifteen):
         (str(chaps[i].sub_frames["TIT2"]), chaps[i].start_time, chaps[i].end_time)
         for i in toc.child_element_ids
     ]
-    rate = result.plan.timeline.rate
+    rate = result.plan.timeline.sample_rate
     want = [
         (t, round(a * 1000 / rate), round(b * 1000 / rate))
         for t, a, b in result.plan.timeline.chapters
@@ -120,8 +121,8 @@ def test_plan_json_matches_the_timeline():
 
 
 def test_longer_script_adapts_with_jinja():
-    short = plan(SAMPLE, minutes=5, voice="espeak:en-gb")
-    long = plan(SAMPLE, minutes=20, voice="espeak:en-gb")
+    short = calmcast.plan(SAMPLE, minutes=5, voice="espeak:en-gb")
+    long = calmcast.plan(SAMPLE, minutes=20, voice="espeak:en-gb")
     assert "Each time the mind wanders" not in short.script.text
     assert "Each time the mind wanders" in long.script.text
 
@@ -130,10 +131,10 @@ def test_rerender_at_another_length_speaks_nothing_new(tmp_path):
     from calmcast.voices.cache import SpeechCache
 
     cache = SpeechCache(tmp_path)
-    plan(SAMPLE, minutes=6, voice="espeak:en-gb", cache=cache)
+    plan(Request(SAMPLE, minutes=6, voice="espeak:en-gb"), cache)
     first = cache.misses
     again = SpeechCache(tmp_path)
-    plan(SAMPLE, minutes=7.5, voice="espeak:en-gb", cache=again)
+    plan(Request(SAMPLE, minutes=7.5, voice="espeak:en-gb"), again)
     assert first > 5 and again.misses == 0 and again.hits == first
 
 
@@ -169,7 +170,7 @@ def test_voice_only_mono_render(tmp_path):
 
 
 def test_the_fake_voice_times_exactly():
-    p = plan(SAMPLE, minutes=3, voice="fake:steady")
+    p = calmcast.plan(SAMPLE, minutes=3, voice="fake:steady")
     speech = [e for e in p.timeline.events if type(e.segment).__name__ == "Speech"]
     # 40 ms a character, at 44.1 kHz after resampling from 22.05 kHz.
     assert [e.length for e in speech] == [len(e.segment.text) * 1764 for e in speech]
@@ -182,7 +183,7 @@ def test_memory_stays_flat_for_long_sessions(tmp_path):
     script = (
         "import resource, sys\n"
         f"sys.path.insert(0, {str(FIXTURES.parent)!r}); import conftest\n"
-        "from calmcast.render import Request, Output, render\n"
+        "from calmcast.pipeline import Request, Output, render\n"
         f"render(Request({SAMPLE!r}, minutes=float(sys.argv[1]), voice='fake:steady', ambience='rain'),"
         " Output(__import__('pathlib').Path(sys.argv[2])))\n"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
@@ -204,12 +205,12 @@ def test_bell_option_replaces_a_scripts_own_opening_and_closing_bell(tmp_path):
 
     script = tmp_path / "bells.j2"
     script.write_text("[bell]\nArrive here. [pause 10s]\n[bell]\nRest now.\n[bell gong]\n")
-    p = plan(request=Request(str(script), voice="fake:steady", bell="chime"))
+    p = plan(Request(str(script), voice="fake:steady", bell="chime"))
     struck = [(e.start, e.segment.name) for e in p.timeline.events if isinstance(e.segment, Bell)]
     # Opening and closing bells become the chime, the one between speech stays; none doubled.
     assert [n for _, n in struck] == ["chime", "chime", "chime"]
     assert len({t for t, _ in struck}) == 3
-    plain = plan(request=Request(str(script), voice="fake:steady"))
+    plain = plan(Request(str(script), voice="fake:steady"))
     assert [e.segment.name for e in plain.timeline.events if isinstance(e.segment, Bell)] == [
         "bowl", "bowl", "gong",
     ]  # fmt: skip

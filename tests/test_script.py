@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from calmcast.errors import ScriptError
 from calmcast.model import Bell, Chapter, Pause, Speech
-from calmcast.script import practice_from_source, render_script
+from calmcast.practice import practice_from_source
+from calmcast.script import render_script
 
 
 def parse(body: str, **values):
@@ -97,7 +98,7 @@ def test_very_long_sentence_is_split_into_bounded_utterances():
 
 
 def test_no_front_matter_title_comes_from_the_file_name(tmp_path):
-    from calmcast.script import load_practice
+    from calmcast.practice import load_practice
 
     path = tmp_path / "evening-wind-down.j2"
     path.write_text("Rest.")
@@ -260,7 +261,7 @@ def test_a_runaway_template_is_stopped_with_a_message(case):
 
 
 def test_a_template_including_itself_is_stopped(tmp_path):
-    from calmcast.script import load_practice
+    from calmcast.practice import load_practice
 
     (tmp_path / "self.j2").write_text('Breathe. {% include "self.j2" %}')
     with pytest.raises(ScriptError, match="called itself"):
@@ -268,7 +269,7 @@ def test_a_template_including_itself_is_stopped(tmp_path):
 
 
 def test_an_include_cannot_follow_a_link_out_of_the_practice_s_folder(tmp_path):
-    from calmcast.script import load_practice
+    from calmcast.practice import load_practice
 
     outside = tmp_path / "elsewhere"
     outside.mkdir()
@@ -284,7 +285,7 @@ def test_an_include_cannot_follow_a_link_out_of_the_practice_s_folder(tmp_path):
 
 def test_a_template_over_the_size_limit_is_refused_before_reading_it_all(tmp_path):
     from calmcast.limits import MAX_TEMPLATE_BYTES
-    from calmcast.script import load_practice
+    from calmcast.practice import load_practice
 
     big = tmp_path / "big.j2"
     big.write_text("Breathe. " * (MAX_TEMPLATE_BYTES // 9 + 10))

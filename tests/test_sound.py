@@ -10,7 +10,7 @@ from calmcast.encode import write_audio
 from calmcast.errors import AudioError
 from calmcast.mix import Mixer, MixSettings, anchor
 from calmcast.model import Bell, Speech
-from calmcast.render import Output, Request, plan, render
+from calmcast.pipeline import Output, Request, plan, render
 from conftest import FIXTURES, ebur128
 
 DENSE = str(FIXTURES / "dense.j2")
@@ -20,7 +20,7 @@ RATE = 44100
 def mixer_for(ambience: str, minutes: float, **mix) -> tuple[Mixer, object]:
     request = Request(DENSE, minutes=minutes, voice="espeak:en-gb", ambience=ambience,
                       bell="bowl", mix=MixSettings(**mix))  # fmt: skip
-    p = plan(request=request)
+    p = plan(request)
     bed = sounds.load(ambience, "ambience", RATE)
     levels = anchor(p.timeline, p.speech, bed, p.bells, request.mix)
     return Mixer(p.timeline, p.speech, bed, p.bells, request.mix, levels), p
@@ -111,7 +111,7 @@ def test_closing_bell_rings_out_before_the_end():
 def test_interval_bells_every_five_minutes():
     request = Request(str(FIXTURES / "sample.j2"), minutes=16, voice="espeak:en-gb",
                       bell="chime", interval_bell=300)  # fmt: skip
-    p = plan(request=request)
+    p = plan(request)
     starts = [
         e.start / RATE
         for e in p.timeline.events

@@ -95,8 +95,8 @@ def test_split_text_respects_the_limit_and_loses_nothing():
 
 def test_rate_changes_the_pace():
     text = "Feel the weight of your body resting on the ground beneath you."
-    slow = open_voice("espeak:en-gb", rate=100).synthesize(text)
-    fast = open_voice("espeak:en-gb", rate=200).synthesize(text)
+    slow = open_voice("espeak:en-gb", wpm=100).synthesize(text)
+    fast = open_voice("espeak:en-gb", wpm=200).synthesize(text)
     assert 1.5 < len(slow) / len(fast) < 2.5
 
 
@@ -124,7 +124,7 @@ def test_the_first_utterance_of_a_process_is_spoken_at_the_rate_asked():
 @pytest.mark.parametrize(("rate", "pitch"), [(10, None), (60, None), (460, None), (140, 150)])
 def test_out_of_range_settings_are_refused(rate, pitch):
     with pytest.raises(VoiceError):
-        open_voice("espeak:en-gb", rate=rate, pitch=pitch)
+        open_voice("espeak:en-gb", wpm=rate, pitch=pitch)
 
 
 def test_speech_is_cached_by_content_and_settings(tmp_path, voice):
@@ -137,7 +137,7 @@ def test_speech_is_cached_by_content_and_settings(tmp_path, voice):
     assert all(
         np.array_equal(a.audio(44100), b.audio(44100)) for a, b in zip(first, again, strict=True)
     )
-    speak(open_voice("espeak:en-gb", rate=120), texts, VoiceChain(), cache)
+    speak(open_voice("espeak:en-gb", wpm=120), texts, VoiceChain(), cache)
     assert cache.misses == 4  # another rate is other speech
     # Another chain prepares the same speech again, without speaking it again.
     other = speak(voice, texts, VoiceChain(peak_to_loudness=12), cache)

@@ -25,6 +25,7 @@ from pathlib import Path
 from .course import Checked, Course, Track, check, fingerprint
 from .errors import CalmcastError, ConfigError
 from .output import write_small
+from .progress import Progress, Stage
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,25 @@ class Built:
     record: dict | None = None
 
 
-#: Progress events: ("speech", count) before speaking, ("start", Track), ("done", Built).
+#: Inside a build: ("speech", count) before speaking, ("start", Track), ("done", Built).
 Report = Callable[[str, object], None]
+
+
+def _reporter(progress: Callable[[Progress], None], total: int) -> Report:
+    """Return the build's own report, telling `progress` in Progress events."""
+    finished = 0
+
+    def report(kind: str, item) -> None:
+        nonlocal finished
+        if kind == "speech":
+            progress(Progress(Stage.SPEAKING, 0, item))
+        elif kind == "start":
+            progress(Progress(Stage.STARTED, finished, total, file=item.file))
+        else:
+            finished += 1
+            progress(Progress(Stage.FINISHED, finished, total, item.track.file, item.status))
+
+    return report
 
 
 def default_jobs() -> int:
@@ -81,14 +99,17 @@ def build(
     jobs: int | None = None,
     shard: tuple[int, int] | None = None,
     index_only: bool = False,
-    report: Report | None = None,
+    progress: Callable[[Progress], None] | None = None,
 ) -> list[Built]:
     """Build the course's tracks (one shard of them) into `folder`, then its publishing files.
 
     Unchanged tracks are not made again. With a shard, only its tracks are made and the
     publishing files are left to a final build without one (or with `index_only`).
+    `progress` is told of the speech to be spoken and of each file as it starts and ends.
     """
     from . import publish
+
+    report = _reporter(progress, len(course.tracks)) if progress else None
 
     folder = Path(folder)
     found, stamps, records, fresh = _look(course, folder, check_output=True)
@@ -327,9 +348,9 @@ def _make_all(course, folder, todo, stamps, found, jobs, report) -> list[Built]:
 
 def plan_only(track: Track) -> None:
     """Plan a track (its speech spoken or cached, its pauses fitted) to find what cannot be."""
-    from .render import plan
+    from .pipeline import plan
 
-    plan(request=track.request)
+    plan(track.request)
 
 
 def _problem(task, track: Track) -> str | None:
@@ -343,7 +364,7 @@ def _problem(task, track: Track) -> str | None:
 def _raise_all(course: Course, results) -> None:
     problems = [f"track {t.number} ({t.file}): {p}" for t, p in results if p]
     if problems:
-        raise ConfigError(f"{course.path}: " + "; ".join(problems))
+        raise ConfigError.at(str(course.path), None, None, "; ".join(problems), problems)
 
 
 _busy = False  # in a worker: whether it is making something
@@ -379,7 +400,7 @@ def _working(task):
 def _unspoken(todo: list[Track], found: dict[str, Checked]) -> list[tuple[tuple, list[str]]]:
     """Return the lines not yet in the speech cache, once each, by voice and voice chain.
 
-    Each group is (voice, rate, pitch, mix settings of its first track) with its lines.
+    Each group is (voice, wpm, pitch, mix settings of its first track) with its lines.
     """
     from .mix import voice_chain
     from .voices import open_voice
@@ -391,11 +412,11 @@ def _unspoken(todo: list[Track], found: dict[str, Checked]) -> list[tuple[tuple,
     voices = {}
     for t in todo:
         r = t.request
-        if (r.voice, r.rate, r.pitch) not in voices:
-            voices[r.voice, r.rate, r.pitch] = open_voice(r.voice, r.rate, r.pitch)
-        voice, chain = voices[r.voice, r.rate, r.pitch], voice_chain(r.mix)
+        if (r.voice, r.wpm, r.pitch) not in voices:
+            voices[r.voice, r.wpm, r.pitch] = open_voice(r.voice, r.wpm, r.pitch)
+        voice, chain = voices[r.voice, r.wpm, r.pitch], voice_chain(r.mix)
         _, lines = groups.setdefault(
-            (r.voice, r.rate, r.pitch, chain.key()), ((r.voice, r.rate, r.pitch, r.mix), {})
+            (r.voice, r.wpm, r.pitch, chain.key()), ((r.voice, r.wpm, r.pitch, r.mix), {})
         )
         lines.update(dict.fromkeys(unprepared(voice, list(found[t.file].texts), chain, cache)))
     return [(spec, list(lines)) for spec, lines in groups.values() if lines]
@@ -415,14 +436,15 @@ def speak_some(spec: tuple, texts: list[str]) -> None:
     from .voices.cache import SpeechCache
     from .voices.speech import speak
 
-    voice, rate, pitch, mix = spec
-    speak(open_voice(voice, rate, pitch), texts, voice_chain(mix), SpeechCache())
+    voice, wpm, pitch, mix = spec
+    speak(open_voice(voice, wpm, pitch), texts, voice_chain(mix), SpeechCache())
 
 
 def make(track: Track, folder: str, stamp: str, language: str) -> Built:
     """Make one file of a course with its captions and chapters, and record it."""
     from . import publish
-    from .render import Output, render
+    from .pipeline import render
+    from .session import Output
 
     started = time.perf_counter()
     folder_path = Path(folder)

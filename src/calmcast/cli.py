@@ -71,13 +71,13 @@ def _values_option(f):
 @click.pass_context
 def render(ctx, practice, output, values, **given):
     """Render PRACTICE (a built-in name or a template file) to a finished MP3."""
-    from .render import Output
-    from .render import render as do_render
+    from .api import default_output
+    from .pipeline import render as do_render
+    from .session import Output
 
     request, tags = settings.make(practice, values, settings.from_cli(given))
     if output is None:  # the default folder is made; a folder the user names must exist
-        output = Path("output") / f"{Path(practice).stem}.mp3"
-        output.parent.mkdir(exist_ok=True)
+        output = default_output(practice)
     if tags["cover"] is not None:
         tags["cover"] = Path(tags["cover"])
     result = do_render(request, Output(output, **tags))
@@ -103,10 +103,10 @@ def render(ctx, practice, output, values, **given):
 @click.option("--json", "as_json", is_flag=True, help="Print the timeline as a JSON list.")
 def plan(practice, values, as_json, **given):
     """Print the timeline of PRACTICE: each segment's kind, start, length and text."""
-    from .render import plan as do_plan
+    from .pipeline import plan as do_plan
 
     request, _ = settings.make(practice, values, settings.from_cli(given))
-    p = do_plan(request=request)
+    p = do_plan(request)
     rows = p.rows()
     if as_json:
         click.echo(json.dumps(rows, indent=1, ensure_ascii=False))
@@ -164,14 +164,14 @@ def build(ctx, manifest, folder, jobs, force, check_only, stale, shard, index_on
     """
     from .building import build as do_build
     from .building import stale as find_stale
-    from .course import _slug, check, load_course
+    from .course import check, default_folder, load_course
 
     if stale and not check_only:
         raise click.UsageError("--stale goes with --check")
     if shard and index_only:
         raise click.UsageError("give --shard or --index-only, not both")
     course = load_course(manifest, trusted=trust)
-    folder = folder or Path("output") / _slug(course.title, "course")
+    folder = folder or default_folder(course)
     if check_only:
         if stale:
             out = find_stale(course, folder)
@@ -189,7 +189,7 @@ def build(ctx, manifest, folder, jobs, force, check_only, stale, shard, index_on
     progress = BuildProgress(len(course.tracks), quiet=ctx.obj["quiet"])
     with progress:
         done = do_build(course, folder, force=force, jobs=jobs, shard=shard,
-                        index_only=index_only, report=progress.report)  # fmt: skip
+                        index_only=index_only, progress=progress.report)  # fmt: skip
     if not ctx.obj["quiet"]:
         progress.summary(done, folder, shard)
 
@@ -217,7 +217,7 @@ def _reach(p) -> tuple[str, str]:
 @cli.command()
 def practices():
     """List the built-in practices with their lengths and variables."""
-    from .script import builtin_practices, load_practice
+    from .practice import builtin_practices, load_practice
 
     for name in builtin_practices():
         p = load_practice(name)
@@ -235,7 +235,8 @@ def practices():
 @click.option("--language", default="en", show_default=True, help="The voice's language.")
 def show(practice, values, language, **given):
     """Print PRACTICE's front matter and its script rendered for a length."""
-    from .script import load_practice, render_script
+    from .practice import load_practice
+    from .script import render_script
 
     p = load_practice(practice)
     chosen = settings.from_cli(given)

@@ -20,8 +20,9 @@ from pathlib import Path
 from . import __version__, settings, sounds
 from .errors import CalmcastError, ConfigError
 from .mix import MixSettings
-from .render import Request
-from .script import BUILTIN_DIR, find_practice, load_practice, render_script
+from .practice import BUILTIN_DIR, find_practice, load_practice
+from .script import render_script
+from .session import Request
 from .voices import default_voice_name, open_voice
 
 if sys.version_info >= (3, 11):
@@ -144,6 +145,11 @@ def _read(path: Path) -> dict:
         raise ConfigError(f"{path}: nested too deeply") from None
 
 
+def default_folder(course: Course) -> Path:
+    """Return where a course is built when no folder is named: output/COURSE-TITLE."""
+    return Path("output") / _slug(course.title, "course")
+
+
 def load_course(path: str | Path, trusted: bool = False) -> Course:
     """Return the course in the manifest at `path`, with every problem reported at once.
 
@@ -207,8 +213,9 @@ def load_course(path: str | Path, trusted: bool = False) -> Course:
         if not over:  # the tracks that did load are checked too: every problem at once
             problems += problems_of(course)
         shown = problems[:MAX_PROBLEMS]
-        raise ConfigError("; ".join(f"{path}: {p}" for p in shown) + (
-            f" (and {len(problems) - len(shown)} more)" if len(problems) > len(shown) else ""))  # fmt: skip
+        more = f" (and {len(problems) - len(shown)} more)" if len(problems) > len(shown) else ""
+        raise ConfigError("; ".join(f"{path}: {p}" for p in shown) + more, file=str(path),
+                          reason="; ".join(shown) + more, problems=problems)  # fmt: skip
     return course
 
 
@@ -466,14 +473,14 @@ def check(course: Course) -> dict[str, Checked]:
     found: dict[str, Checked] = {}
     problems = problems_of(course, found)
     if problems:
-        raise ConfigError(f"{course.path}: " + "; ".join(problems))
+        raise ConfigError.at(str(course.path), None, None, "; ".join(problems), problems)
     return found
 
 
 def problems_of(course: Course, found: dict | None = None) -> list[str]:
     """Return every problem a build would meet in the course's tracks and covers."""
     from .mix import check as check_levels
-    from .render import check_request
+    from .pipeline import check_request
     from .tags import check_cover
 
     problems = []
@@ -489,7 +496,7 @@ def problems_of(course: Course, found: dict | None = None) -> list[str]:
         try:
             check_request(r)
             check_levels(r.mix)
-            spec = (r.voice, r.rate, r.pitch)
+            spec = (r.voice, r.wpm, r.pitch)
             if spec not in voices:
                 voices[spec] = open_voice(*spec)
             practice = load_practice(r.practice)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from enum import Enum
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,20 @@ class Speech:
     place: Place | None = None
 
 
+class PauseKind(str, Enum):
+    """Why a silence is there: written in the script, or put there by calmcast."""
+
+    PAUSE = "pause"  # a [pause] marker
+    BREATH = "breath"  # between two sentences
+    PARAGRAPH = "paragraph"  # between two paragraphs
+    LEAD_IN = "lead-in"  # before the first sound
+    LEAD_OUT = "lead-out"  # after the last
+    RING_OUT = "ring-out"  # long enough for the closing bell to die away
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True)
 class Pause:
     """A silence of `minimum` seconds, growing up to `maximum` (inf: no limit) when elastic."""
@@ -37,7 +52,7 @@ class Pause:
     minimum: float
     maximum: float
     weight: float = 1.0
-    kind: str = "pause"  # pause, breath, paragraph, lead-in, lead-out, ring-out
+    kind: PauseKind = PauseKind.PAUSE
     place: Place | None = None
 
     @property
@@ -103,7 +118,9 @@ class Practice:
     variables: tuple[Variable, ...] = ()
     timing: Timing = field(default_factory=Timing)
     front_matter_lines: int = 0
-    extra: dict = field(default_factory=dict)
+    guide: str = ""  # the teacher whose practice it is: the artist tag
+    album: str = ""
+    language: str = ""  # the language it is written in, when it says
 
 
 @dataclass(frozen=True)
@@ -140,14 +157,14 @@ class Timeline:
 
     events: tuple[Event, ...]
     length: int
-    rate: int
+    sample_rate: int
 
     def seconds(self, samples: int) -> float:
-        return samples / self.rate
+        return samples / self.sample_rate
 
     @property
     def duration(self) -> float:
-        return self.length / self.rate
+        return self.length / self.sample_rate
 
     @property
     def chapters(self) -> list[tuple[str, int, int]]:

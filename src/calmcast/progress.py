@@ -1,17 +1,47 @@
-"""What a course build shows while it works: one status line on a terminal, a table at the end.
+"""What a render or a build says while it works.
 
-The status line (files done, those in progress, time left) is drawn on stderr only when
-stderr is a terminal; a CI log gets the summary table and nothing else.
+`Progress` is what a `progress` callback is given, from the Python API and the CLI alike.
+`BuildProgress` is the CLI's user of it for a course build: one status line on a terminal
+(files done, those in progress, time left), drawn on stderr only when stderr is a terminal,
+and a table at the end; a CI log gets the table and nothing else.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-
-import click
+from dataclasses import dataclass
+from enum import Enum
 
 from .durations import format_clock, format_duration
+
+
+class Stage(str, Enum):
+    """What the work is doing."""
+
+    SPEAKING = "speaking"  # done of total utterances spoken (or read from the cache)
+    MIXING = "mixing"  # done of total seconds mixed (and encoded)
+    STARTED = "started"  # a course's track started: `file`
+    FINISHED = "finished"  # a course's track finished (`status`): done of total files
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One report of a render's or a build's progress."""
+
+    stage: Stage
+    done: float = 0
+    total: float = 0
+    file: str | None = None  # in a build: the track's file
+    status: str | None = None  # when a track finishes: made, up to date, missing
+
+    @property
+    def fraction(self) -> float:
+        """Return how much of this stage is done, 0 to 1."""
+        return min(1.0, self.done / self.total) if self.total else 0.0
 
 
 class BuildProgress:
@@ -36,17 +66,17 @@ class BuildProgress:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
 
-    def report(self, kind: str, item) -> None:
-        if kind == "speech":
-            self.speaking = item
-        elif kind == "start":
+    def report(self, event: Progress) -> None:
+        if event.stage is Stage.SPEAKING:
+            self.speaking = int(event.total - event.done)
+        elif event.stage is Stage.STARTED:
             self.speaking = 0
-            self.running.append(item.file)
-        elif kind == "done":
-            if item.track.file in self.running:
-                self.running.remove(item.track.file)
+            self.running.append(event.file)
+        elif event.stage is Stage.FINISHED:
+            if event.file in self.running:
+                self.running.remove(event.file)
             self.finished += 1
-            if item.status == "made":
+            if event.status == "made":
                 self.made += 1
         self.draw()
 
@@ -86,6 +116,8 @@ class BuildProgress:
                 f"{d.seconds:.1f} s" if d.status == "made" else "",
             ))  # fmt: skip
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        import click
+
         for row in rows:
             click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
         made = sum(1 for d in done if d.status == "made")

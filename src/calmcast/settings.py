@@ -120,6 +120,7 @@ class Setting:
     is_file: bool = False  # a file path a manifest names, found beside the manifest
     choices: tuple = ()  # shown by the CLI as a choice
     commands: frozenset = frozenset({"render", "build"})
+    aliases: tuple[str, ...] = ()  # other names the CLI takes too, as --NAME
 
     @property
     def flag(self) -> str:
@@ -138,8 +139,8 @@ SETTINGS: tuple[Setting, ...] = (
             attr="minutes"),
     Setting("voice", text(300, expect="a voice name"), None,
             "espeak:en-gb, piper:joe, or a Piper .onnx path. See `calmcast voices`.", "NAME"),
-    Setting("rate", number(40, 500), None,
-            "Words a minute. Default: a meditation pace (140).", "WPM"),
+    Setting("wpm", number(40, 500), None,
+            "Words a minute. Default: a meditation pace (140).", "WPM", aliases=("rate",)),
     Setting("pitch", number(0, 100), None, "Voice pitch, 0 to 100 (espeak).", "PITCH"),
     Setting("ambience", text(1000, expect="a built-in name, a file or none"), "rain",
             "The bed under the voice: a built-in name, an audio file, or none.", "NAME|FILE",
@@ -158,14 +159,14 @@ SETTINGS: tuple[Setting, ...] = (
             "Loudness of the voice, LUFS, measured on the speech alone; at most -13.5 "
             "(mono -16.5).", "LUFS", part="mix"),
     Setting("sample_rate", choice(*SAMPLE_RATES), 44100, "Sample rate of the MP3, Hz.", "HZ",
-            part="mix", attr="rate", choices=SAMPLE_RATES),
+            part="mix", choices=SAMPLE_RATES),
     Setting("channels", choice(1, 2), 2, "1 for mono, 2 for stereo.", "N", part="mix",
             choices=(1, 2)),
     Setting("bitrate", bitrate, "128k", "MP3 bitrate, e.g. 96k, 192k.", "RATE", part="mix"),
     Setting("title", text(), None, "Title tag. Default: the practice's title.", "TEXT",
             part="output"),
     Setting("artist", text(), None, "Artist tag: the guide's name. Default in a course: guide.",
-            "TEXT", part="output"),
+            "TEXT", part="output", aliases=("guide",)),
     Setting("album", text(), None, "Album tag. Default in a course: its title.", "TEXT",
             part="output"),
     Setting("track", track_number, None, "Track number tag, e.g. 3 or 3/8.", "N[/TOTAL]",
@@ -180,7 +181,7 @@ BY_NAME = {s.name: s for s in SETTINGS}
 #: The settings a length is given by: one of them, never both.
 LENGTH = ("minutes", "duration")
 #: The settings `calmcast plan` takes: what decides the timeline.
-PLAN = ("minutes", "duration", "voice", "rate", "pitch", "ambience", "bell", "interval_bell")
+PLAN = ("minutes", "duration", "voice", "wpm", "pitch", "ambience", "bell", "interval_bell")
 
 
 def for_command(command: str) -> list[Setting]:
@@ -231,7 +232,7 @@ def click_options(command: str, only: tuple[str, ...] | None = None):
 
     def decorate(f):
         for s in reversed(chosen):
-            decls = [s.flag] + (["--guide"] if s.name == "artist" else [])
+            decls = [s.flag, *("--" + a.replace("_", "-") for a in s.aliases)]
             kind = click.Choice([str(c) for c in s.choices]) if s.choices else Checked(s)
             f = click.option(
                 *decls, s.name, type=kind, default=None, metavar=s.metavar, help=s.help +
@@ -262,7 +263,7 @@ def from_cli(given: dict[str, Any]) -> dict[str, Any]:
 def make(practice: str, values: dict[str, str], chosen: dict[str, Any]):
     """Return the Request and the Output keyword arguments for checked settings `chosen`."""
     from .mix import MixSettings
-    from .render import Request
+    from .session import Request
 
     request, mix, output = split(chosen)
     return Request(practice=practice, values=values, mix=MixSettings(**mix), **request), output

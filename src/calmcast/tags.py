@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mutagen.id3 import (
     APIC,
@@ -24,6 +26,11 @@ from mutagen.id3 import (
 )
 
 from .errors import OutputError
+from .model import Timeline
+from .timeline import paragraphs
+
+if TYPE_CHECKING:
+    from .session import Output, Result
 
 log = logging.getLogger(__name__)
 
@@ -112,3 +119,47 @@ def check_cover(path: str | Path | None) -> None:
     """Fail early on a cover that cannot be used."""
     if path is not None:
         _cover(Path(path))
+
+
+def session_tags(result: Result, output: Output) -> Tags:
+    """Return the tags of a finished session: what was asked, what it says, how it measured."""
+    from . import __version__
+
+    p, request = result.plan, result.plan.request
+    rate = p.timeline.sample_rate
+    ms = lambda samples: round(samples * 1000 / rate)  # noqa: E731
+    made = {
+        "calmcast:practice": p.practice.name,
+        "calmcast:minutes": f"{p.minutes:.3f}",
+        "calmcast:voice": p.voice.name,
+        "calmcast:ambience": request.ambience or "none",
+        "calmcast:version": __version__,
+        "calmcast:loudness": _figure(result.loudness, "LUFS"),
+        "calmcast:voice-loudness": _figure(result.voice_loudness, "LUFS"),
+        "calmcast:true-peak": _figure(result.true_peak, "dBTP"),
+    }
+    if output.build:
+        made["calmcast:build"] = output.build
+    if p.script.values:
+        made["calmcast:values"] = ", ".join(f"{k}={v}" for k, v in sorted(p.script.values.items()))
+    return Tags(
+        title=output.title or p.practice.title,
+        artist=output.artist or p.practice.guide or "calmcast",
+        album=output.album or p.practice.album,
+        description=output.description or p.practice.description,
+        track=output.track,
+        length_ms=ms(p.timeline.length),
+        transcript=transcript(p.timeline),
+        chapters=tuple((title, ms(a), ms(b)) for title, a, b in p.timeline.chapters),
+        cover=output.cover,
+        made=made,
+    )
+
+
+def _figure(value: float, unit: str) -> str:
+    return f"{value:.1f} {unit}" if math.isfinite(value) else "none"
+
+
+def transcript(timeline: Timeline) -> str:
+    """Return the spoken text, a paragraph per paragraph of speech, as the USLT transcript."""
+    return "\n\n".join(" ".join(e.segment.text for e in para) for para in paragraphs(timeline))

@@ -1,16 +1,19 @@
-"""Fit a practice to a length: share the spare time among elastic pauses by weight.
+"""The session in time: framed with its lead-in, bells and lead-out, fitted to its length.
 
-Everything is counted in whole samples so the finished file is exactly as long as asked.
+`frame()` puts a script's segments in a session (lead-in and lead-out, the opening and
+closing bells, a ring-out long enough for the last bell); `fit()` shares the spare time
+among the elastic pauses by weight. Everything is counted in whole samples so the finished
+file is exactly as long as asked.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .durations import format_duration
 from .errors import LengthError
-from .model import Bell, Event, Pause, Segment, Speech, Timeline
+from .model import Bell, Event, Pause, PauseKind, Segment, Speech, Timeline, Timing
 
 
 def reach(
@@ -118,4 +121,78 @@ def ring_out(segments: Sequence[Segment], bell_seconds: dict[str | None, float])
             need = max(need, bell_seconds.get(seg.name, 0.0) - after)
     if need <= 0:
         return list(segments)
-    return [*segments, Pause(need, need, kind="ring-out")]
+    return [*segments, Pause(need, need, kind=PauseKind.RING_OUT)]
+
+
+def frame(
+    body: Sequence[Segment],
+    timing: Timing,
+    bell: str,
+    ring: Callable[[str | None], float],
+    *,
+    open_and_close: bool = False,
+) -> list[Segment]:
+    """Return a script's segments framed for a session: lead-in, bells, lead-out, ring-out.
+
+    A bare `[bell]` is struck as `bell`. With `open_and_close` the session opens and closes
+    with `bell`: a script that already opens or closes with a bell gets it there, not a
+    second bell struck at the same moment. `ring(name)` is how long a bell rings, seconds.
+    """
+    body = [Bell(seg.name or bell, seg.place) if isinstance(seg, Bell) else seg for seg in body]
+    opens = closes = False
+    if open_and_close:
+        body, opens = _strike_first_bell(body, bell)
+        body, closes = _strike_first_bell(body[::-1], bell)
+        body = body[::-1]
+    segments: list[Segment] = [Pause(timing.lead_in, timing.lead_in, kind=PauseKind.LEAD_IN)]
+    if open_and_close and not opens:
+        segments.append(Bell(bell))
+    segments += body
+    if open_and_close and not closes:
+        segments.append(Bell(bell))
+    segments.append(Pause(timing.lead_out, timing.lead_out, kind=PauseKind.LEAD_OUT))
+    names = {seg.name for seg in segments if isinstance(seg, Bell)}
+    return ring_out(segments, {name: ring(name) for name in names})
+
+
+def _strike_first_bell(segments: list[Segment], name: str) -> tuple[list[Segment], bool]:
+    """Return segments with their first bell before any speech struck as `name`, and whether."""
+    out = list(segments)
+    for i, seg in enumerate(out):
+        if isinstance(seg, Speech):
+            break
+        if isinstance(seg, Bell):
+            out[i] = Bell(name, seg.place)
+            return out, True
+    return out, False
+
+
+def bell_names(body: Sequence[Segment], bell: str, *, session_bell: bool) -> set[str]:
+    """Return the names of every bell a framed session strikes (a bare [bell] is `bell`)."""
+    names = {seg.name or bell for seg in body if isinstance(seg, Bell)}
+    return names | {bell} if session_bell else names
+
+
+def with_interval_bells(timeline: Timeline, every: float, name: str | None) -> Timeline:
+    """Return the timeline with a bell every `every` seconds, none in the last 30 s."""
+    rate = timeline.sample_rate
+    step = round(every * rate)
+    marks = range(step, timeline.length - 30 * rate, step) if step > 0 else range(0)
+    bells = [Event(Bell(name), t, 0) for t in marks]
+    events = sorted([*timeline.events, *bells], key=lambda e: e.start)
+    return Timeline(tuple(events), timeline.length, rate)
+
+
+_ENDS_PARAGRAPH = (PauseKind.PARAGRAPH, PauseKind.PAUSE)
+
+
+def paragraphs(timeline: Timeline) -> list[list[Event]]:
+    """Return the spoken events in paragraphs: a pause or a paragraph break ends one."""
+    out: list[list[Event]] = [[]]
+    for e in timeline.events:
+        seg = e.segment
+        if isinstance(seg, Speech):
+            out[-1].append(e)
+        elif isinstance(seg, Pause) and seg.kind in _ENDS_PARAGRAPH and out[-1]:
+            out.append([])
+    return [para for para in out if para]

@@ -22,10 +22,11 @@ from ..model import Bell, Speech, Timeline
 from ..sounds import Sound, make_loop
 from ..voices.speech import Utterance
 from . import bed as beds
-from .levels import Levels, MixSettings, anchor, check, loudest, voice_chain
+from .levels import Levels, MixSettings, anchor, check, codec_sample, loudest, voice_chain
 
 __all__ = [
-    "Levels", "LimiterStats", "MixSettings", "Mixer", "anchor", "check", "loudest", "voice_chain",
+    "Levels", "LimiterStats", "MixSettings", "Mixer", "anchor", "check", "codec_sample", "loudest",
+    "voice_chain",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,8 @@ log = logging.getLogger(__name__)
 LIMITER_REACH = 0.005
 
 
-def db(x: float) -> float:
+def from_db(x: float) -> float:
+    """Return the amplitude factor of a gain of `x` dB."""
     return 10 ** (x / 20)
 
 
@@ -67,31 +69,31 @@ class Mixer:
         starts = [e.start for e in timeline.events if isinstance(e.segment, Speech)]
         self.speech = list(zip(starts, speech, strict=True))
         self.speech_starts = starts
-        self.longest_speech = max((u.length(s.rate) for u in speech), default=0)
-        self.voice_gain = np.float32(db(levels.voice_gain))
+        self.longest_speech = max((u.length(s.sample_rate) for u in speech), default=0)
+        self.voice_gain = np.float32(from_db(levels.voice_gain))
         self._clips: dict[int, np.ndarray] = {}
         # Bells: each struck at its event, its ring overlapping what follows.
         self.bells = [
             (
                 e.start,
                 bells[e.segment.name].audio,
-                np.float32(db(levels.bell_gains[e.segment.name])),
+                np.float32(from_db(levels.bell_gains[e.segment.name])),
             )
             for e in timeline.events
             if isinstance(e.segment, Bell)
         ]
-        self.fade_out_samples = int(s.fade_out * s.rate)
+        self.fade_out_samples = int(s.fade_out * s.sample_rate)
         self.bed = None
         if bed is not None:
             # Our own beds loop exactly as they are; anyone else's gets a crossfaded seam.
-            self.bed = bed.audio if bed.seamless else make_loop(bed.audio, s.rate)
-            spans = ((start, start + u.length(s.rate)) for start, u in self.speech)
-            regions = beds.speech_regions(spans, int(s.duck_hold * s.rate))
-            shape = beds.curve(self.length, s.rate, regions, s.duck, s.attack, s.release,
+            self.bed = bed.audio if bed.seamless else make_loop(bed.audio, s.sample_rate)
+            spans = ((start, start + u.length(s.sample_rate)) for start, u in self.speech)
+            regions = beds.speech_regions(spans, int(s.duck_hold * s.sample_rate))
+            shape = beds.curve(self.length, s.sample_rate, regions, s.duck, s.attack, s.release,
                                s.fade_in, s.fade_out)  # fmt: skip
-            self.bed_curve = shape * db(levels.bed_gain) * bed.scale
+            self.bed_curve = shape * from_db(levels.bed_gain) * bed.scale
             self._control = np.arange(len(self.bed_curve), dtype=np.float64)
-        self.ceiling = db(levels.ceiling)
+        self.ceiling = from_db(levels.ceiling)
         self.limiter = LimiterStats()
 
     # -- rendering ------------------------------------------------------------------------------
@@ -114,13 +116,13 @@ class Mixer:
         return out
 
     def blocks(self) -> Iterator[tuple[int, int]]:
-        step = int(self.settings.block_seconds * self.settings.rate)
+        step = int(self.settings.block_seconds * self.settings.sample_rate)
         for a in range(0, self.length, step):
             yield a, min(a + step, self.length)
 
     def final(self) -> Iterator[np.ndarray]:
         """Yield the finished mix in blocks, true peaks held under the ceiling."""
-        reach = max(int(LIMITER_REACH * self.settings.rate), 1)
+        reach = max(int(LIMITER_REACH * self.settings.sample_rate), 1)
         margin = 3 * reach + 16  # the frames outside a block that its limiting depends on
         for a, b in self.blocks():
             x = self.mix(a - margin, b + margin)
@@ -128,14 +130,14 @@ class Mixer:
 
     def _limit(self, x: np.ndarray, reach: int) -> np.ndarray:
         peaks = loudness.frame_peaks(x)
-        if len(peaks) == 0 or peaks.max() < self.ceiling * db(-loudness.TRUE_PEAK_SEARCH_DB):
+        if len(peaks) == 0 or peaks.max() < self.ceiling * from_db(-loudness.TRUE_PEAK_SEARCH_DB):
             return x
         self.limiter.blocks_checked += 1
         need = loudness.peak_need(x, self.ceiling)
         if need is None:
             return x
         gain = loudness.smooth_dip(need, reach).astype(np.float32)
-        dipped = np.flatnonzero(gain < db(-0.1))
+        dipped = np.flatnonzero(gain < from_db(-0.1))
         self.limiter.frames_limited += len(dipped)
         self.limiter.most = max(self.limiter.most, -20 * math.log10(float(gain.min())))
         return x * gain[:, None]
@@ -144,7 +146,7 @@ class Mixer:
         lo, hi = max(start, 0), min(stop, self.length)
         if hi <= lo:
             return
-        rate = self.settings.rate
+        rate = self.settings.sample_rate
         first = bisect.bisect_left(self.speech_starts, lo - self.longest_speech)
         # Utterances are read from the cache as they come due and dropped once played.
         for i in [i for i in self._clips if i < first]:
@@ -184,7 +186,7 @@ class Mixer:
         lo, hi = max(start, 0), min(stop, self.length)
         if hi <= lo or self.bed is None:
             return
-        hop = self.settings.rate / beds.CONTROL_HZ
+        hop = self.settings.sample_rate / beds.CONTROL_HZ
         pos = np.arange(lo, hi, dtype=np.float64) / hop
         gain = np.interp(pos, self._control, self.bed_curve).astype(np.float32)
         target = out[lo - start : hi - start]  # silent until now: the bed goes in first

@@ -13,6 +13,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from .. import loudness
 from ..encode import Calibration
 from ..errors import ConfigError
@@ -54,7 +56,7 @@ CODEC_ALLOWANCE = 0.5
 class MixSettings:
     """How the voice, the bed and the bells are balanced, in LUFS, dB and seconds."""
 
-    rate: int = 44100
+    sample_rate: int = 44100
     channels: int = 2
     loudness: float = -16.0  # LUFS of the voice, measured on the speech alone
     true_peak: float = -1.0  # dBTP ceiling of the finished file
@@ -90,8 +92,8 @@ def check(settings: MixSettings) -> None:
     kbits = rate.lower().removesuffix("k")
     if not kbits.isdigit() or int(kbits) not in MP3_BITRATES:
         raise ConfigError(f"bitrate {rate!r}: MP3 has {', '.join(f'{b}k' for b in MP3_BITRATES)}")
-    if settings.rate < 32000 and int(kbits) > 160:  # MPEG-2 Layer III below 32 kHz
-        raise ConfigError(f"bitrate {rate}: at {settings.rate} Hz an MP3 has at most 160k")
+    if settings.sample_rate < 32000 and int(kbits) > 160:  # MPEG-2 Layer III below 32 kHz
+        raise ConfigError(f"bitrate {rate}: at {settings.sample_rate} Hz an MP3 has at most 160k")
     most = loudest(settings.channels, tp, rate)
     if settings.loudness > most:
         kind = "mono" if settings.channels == 1 else "stereo"
@@ -131,7 +133,7 @@ class Levels:
 
 def voice_loudness(timeline: Timeline, speech: Sequence[Utterance], channels: int) -> float:
     """Return the integrated loudness of the voice alone as placed on the timeline, LUFS."""
-    rate = timeline.rate
+    rate = timeline.sample_rate
     starts = [e.start for e in timeline.events if isinstance(e.segment, Speech)]
     pieces = []
     for start, utterance in zip(starts, speech, strict=True):
@@ -169,3 +171,36 @@ def anchor(
     margin = max(encode_margin(settings.bitrate, settings.channels), overshoot + PEAK_SLACK)
     return Levels(measured, voice_gain, bed_gain, bell_gains, codec.loss,
                   settings.true_peak - margin, overshoot)  # fmt: skip
+
+
+#: Seconds of the session's own material the encoder is calibrated on.
+CALIBRATION_SECONDS = 8.0
+
+
+def codec_sample(
+    speech: Sequence[Utterance],
+    bed: Sound | None,
+    bells: dict[str | None, Sound],
+    settings: MixSettings,
+) -> np.ndarray:
+    """Return a few seconds of what the session is made of, to measure the encoder's loss on.
+
+    The voice is the anchor, so its first utterances; with no speech, the bed; else a bell.
+    """
+    rate, channels = settings.sample_rate, settings.channels
+    want = int(CALIBRATION_SECONDS * rate)
+    pieces, have = [], 0
+    for utterance in speech:
+        if have >= want:
+            break
+        clip = utterance.audio(rate)
+        pieces += [clip, np.zeros(rate // 4, np.float32)]
+        have += len(clip)
+    if have:
+        mono = np.concatenate(pieces)
+        return np.repeat(mono[:, None], channels, axis=1)
+    if bed is not None:
+        return bed.samples(0, want)
+    for bell in bells.values():
+        return bell.samples(0, want)
+    return np.zeros((rate, channels), np.float32)

@@ -21,7 +21,7 @@ from . import captions
 
 if TYPE_CHECKING:
     from ..course import Course, Track
-    from ..render import Result
+    from ..session import Result
 
 #: What a build writes in the folder, from the tracks' records.
 NAMES = ("playlist.m3u8", "feed.xml", "index.html", "manifest.json")
@@ -44,11 +44,11 @@ def _finite(x: float) -> float | None:
 
 def facts(result: Result, track: Track) -> dict:
     """Return what the publishing files need to know of a made track, as plain JSON values."""
-    from ..render import paragraphs
+    from ..timeline import paragraphs
 
     p = result.plan
     timeline = p.timeline
-    rate = timeline.rate
+    rate = timeline.sample_rate
     return {
         "title": track.title,
         "seconds": round(result.seconds, 3),
@@ -61,7 +61,7 @@ def facts(result: Result, track: Track) -> dict:
         "minutes": round(p.minutes, 3),
         "tags": {
             "title": track.title,
-            "artist": track.tags.get("artist") or p.practice.extra.get("guide", "calmcast"),
+            "artist": track.tags.get("artist") or (p.practice.guide or "calmcast"),
             "album": track.tags.get("album") or "",
             "track": track.tags.get("track"),
         },

@@ -30,7 +30,7 @@ class Cue:
 
 def cues(timeline: Timeline) -> list[Cue]:
     """Return a cue per sentence (or per piece of a long one), in order."""
-    rate = timeline.rate
+    rate = timeline.sample_rate
     out = []
     for e in timeline.events:
         if isinstance(e.segment, Speech):
@@ -129,7 +129,7 @@ def srt(timeline: Timeline) -> str:
 
 def chapter_marks(timeline: Timeline) -> list[tuple[float, str]]:
     """Return (start seconds, title) per chapter, at the ID3 chapters' milliseconds."""
-    return [(round(a * 1000 / timeline.rate) / 1000, t) for t, a, _ in timeline.chapters]
+    return [(round(a * 1000 / timeline.sample_rate) / 1000, t) for t, a, _ in timeline.chapters]
 
 
 def chapters_vtt(timeline: Timeline) -> str:
@@ -137,7 +137,7 @@ def chapters_vtt(timeline: Timeline) -> str:
     import webvtt as vtt
 
     doc = vtt.WebVTT()
-    rate = timeline.rate
+    rate = timeline.sample_rate
     for title, a, b in timeline.chapters:
         doc.captions.append(
             vtt.Caption(_clock(_ms(a, rate)), _clock(_ms(b, rate)), _vtt_text(title))
@@ -156,7 +156,7 @@ def chapters_json(timeline: Timeline, title: str | None = None) -> str:
 
 def outline(timeline: Timeline) -> list[list]:
     """Return the session as [kind, start, end] runs (speech, bell), seconds: for pictures."""
-    rate = timeline.rate
+    rate = timeline.sample_rate
     runs: list[list] = []
     for e in timeline.events:
         if isinstance(e.segment, Speech):

@@ -56,7 +56,7 @@ class Backend(Protocol):
 
     def voices(self) -> list[VoiceInfo]: ...
 
-    def open(self, voice_id: str, rate: float | None, pitch: float | None) -> Voice: ...
+    def open(self, voice_id: str, wpm: float | None, pitch: float | None) -> Voice: ...
 
 
 #: Backends by prefix, imported on first use so that `--help` stays instant.
@@ -111,19 +111,19 @@ def default_voice_name() -> str:
     return "espeak:en-gb"
 
 
-def open_voice(name: str | None, rate: float | None = None, pitch: float | None = None) -> Voice:
-    """Return the voice users call `name`, with the given rate (words a minute) and pitch."""
+def open_voice(name: str | None, wpm: float | None = None, pitch: float | None = None) -> Voice:
+    """Return the voice users call `name`, speaking `wpm` words a minute at `pitch` (espeak)."""
     name = name or default_voice_name()
     if name.lower().endswith(".onnx"):
-        return backend("piper").open(name, rate, pitch)
+        return backend("piper").open(name, wpm, pitch)
     prefix, sep, voice_id = name.partition(":")
     if sep and prefix in BACKEND_MODULES:
         b = backend(prefix)
         if not b.available():
             raise VoiceError(f"voice {name!r}: the {prefix} backend is not installed")
-        return b.open(voice_id, rate, pitch)
+        return b.open(voice_id, wpm, pitch)
     # A bare name: the first backend that knows it.
     for b in installed_backends():
         if any(v.name == f"{b.prefix}:{name}" for v in b.voices()):
-            return b.open(name, rate, pitch)
-    return backend("espeak").open(name, rate, pitch)
+            return b.open(name, wpm, pitch)
+    return backend("espeak").open(name, wpm, pitch)

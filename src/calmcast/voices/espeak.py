@@ -235,17 +235,17 @@ def split_text(text: str, limit: int = MAX_CHARS) -> list[str]:
 class EspeakVoice:
     """An espeak-ng voice with fixed rate and pitch."""
 
-    def __init__(self, voice_id: str, rate: float | None, pitch: float | None) -> None:
+    def __init__(self, voice_id: str, wpm: float | None, pitch: float | None) -> None:
         with _lock:
             eng = engine()
             self.voice_id = eng.resolve(voice_id)
         info = eng.voices[self.voice_id]
         self.name = info.name
         self.language = info.language
-        self.rate = float(rate) if rate else float(MEDITATION_WPM)
-        if not MIN_WPM <= self.rate <= MAX_WPM:
+        self.wpm = float(wpm) if wpm else float(MEDITATION_WPM)
+        if not MIN_WPM <= self.wpm <= MAX_WPM:
             raise VoiceError(
-                f"--rate {self.rate:g}: espeak speaks {MIN_WPM} to {MAX_WPM} words a minute"
+                f"--wpm {self.wpm:g}: espeak speaks {MIN_WPM} to {MAX_WPM} words a minute"
             )
         self.pitch = pitch
         if pitch is not None and not 0 <= pitch <= 100:
@@ -254,7 +254,7 @@ class EspeakVoice:
 
     def cache_key(self) -> str:
         return (
-            f"espeak|{self.voice_id}|rate={self.rate:g}|pitch={self.pitch}|volume={VOLUME:g}"
+            f"espeak|{self.voice_id}|rate={self.wpm:g}|pitch={self.pitch}|volume={VOLUME:g}"
             f"|{_version()}|checked"  # clips from before the rate was checked are remade
         )
 
@@ -263,7 +263,7 @@ class EspeakVoice:
         parts = []
         with _lock:
             for piece in split_text(text):
-                samples, rate = engine().speak(piece, (self.voice_id, self.rate, self.pitch))
+                samples, rate = engine().speak(piece, (self.voice_id, self.wpm, self.pitch))
                 if rate != self.sample_rate:
                     raise VoiceError(f"espeak returned {rate} Hz, expected {self.sample_rate}")
                 parts.append(samples)
@@ -294,8 +294,8 @@ class EspeakBackend:
     def voices(self) -> list[VoiceInfo]:
         return sorted(engine().voices.values(), key=lambda v: v.name)
 
-    def open(self, voice_id: str, rate: float | None, pitch: float | None) -> EspeakVoice:
-        return EspeakVoice(voice_id or "en-gb", rate, pitch)
+    def open(self, voice_id: str, wpm: float | None, pitch: float | None) -> EspeakVoice:
+        return EspeakVoice(voice_id or "en-gb", wpm, pitch)
 
 
 BACKEND = EspeakBackend()

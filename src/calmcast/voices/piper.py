@@ -323,7 +323,7 @@ class PiperVoice:
     loading it, so a render whose speech is all cached never starts onnxruntime.
     """
 
-    def __init__(self, name: str, model: Path, config: Path, rate: float | None) -> None:
+    def __init__(self, name: str, model: Path, config: Path, wpm: float | None) -> None:
         self.name = name
         self.model_path = model
         self.config_path = config
@@ -338,12 +338,12 @@ class PiperVoice:
         except (KeyError, TypeError, ValueError) as e:
             raise VoiceError(f"{config}: not a Piper voice config (bad or missing {e})") from e
         self.language = _language(settings)
-        self.rate = float(rate) if rate else float(MEDITATION_WPM)
-        if not MIN_WPM <= self.rate <= MAX_WPM:
+        self.wpm = float(wpm) if wpm else float(MEDITATION_WPM)
+        if not MIN_WPM <= self.wpm <= MAX_WPM:
             raise VoiceError(
-                f"--rate {self.rate:g}: Piper speaks {MIN_WPM:g} to {MAX_WPM:g} words a minute"
+                f"--wpm {self.wpm:g}: Piper speaks {MIN_WPM:g} to {MAX_WPM:g} words a minute"
             )
-        self.length_scale = length_scale(self.rate)
+        self.length_scale = length_scale(self.wpm)
 
     @property
     def model(self) -> LoadedModel:
@@ -397,11 +397,11 @@ class PiperBackend:
             return []
         return [v.info() for v in installed_voices()]
 
-    def open(self, voice_id: str, rate: float | None, pitch: float | None) -> PiperVoice:
+    def open(self, voice_id: str, wpm: float | None, pitch: float | None) -> PiperVoice:
         if not self.available():
             raise VoiceError("Piper voices need piper-tts: pip install 'calmcast[neural]'")
         name, model, config = _resolve(voice_id.removeprefix("piper:").strip())
-        voice = PiperVoice(name, model, config, rate)
+        voice = PiperVoice(name, model, config, wpm)
         if pitch is not None:
             # A warning, not an error: a pitch set for espeak must not break a practice
             # when installing the neural extra makes Piper the default voice.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -64,8 +65,17 @@ class Utterance:
         return self.entry.stats()
 
 
-def speak(voice: Voice, texts: list[str], chain: VoiceChain, cache: SpeechCache) -> list[Utterance]:
-    """Return each text spoken and prepared: from the cache where it can, else synthesised."""
+def speak(
+    voice: Voice,
+    texts: list[str],
+    chain: VoiceChain,
+    cache: SpeechCache,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Utterance]:
+    """Return each text spoken and prepared: from the cache where it can, else synthesised.
+
+    `progress(done, total)` is told after each text.
+    """
     cache.check()
     voice_key = voice.cache_key()
     chain_key = chain.key()
@@ -90,6 +100,8 @@ def speak(voice: Voice, texts: list[str], chain: VoiceChain, cache: SpeechCache)
         else:
             cache.hits += 1
         out.append(Utterance(text, entry))
+        if progress:
+            progress(len(out), len(texts))
     log.info(
         "speech: %d utterances, %d synthesised, %d from the cache, %.1f s",
         len(texts),

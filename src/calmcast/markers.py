@@ -1,0 +1,267 @@
+"""The text of a rendered practice, read into speech, pauses, bells and chapters.
+
+Sentences become utterances with short breaths between them and longer pauses between
+paragraphs. Anything in square brackets is a marker, looked up by its first word in
+`MARKERS`: one small function each, taking what follows the word and returning the
+segments it stands for. Adding a marker is adding one function here.
+"""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from .durations import parse_duration
+from .errors import ScriptError
+from .model import Bell, Chapter, Pause, PauseKind, Place, Practice, Segment, Speech, Timing
+from .practice import shown_name
+
+#: Longest text spoken as one utterance; longer sentences are split at commas.
+MAX_UTTERANCE = 400
+#: The short breath between the pieces of a split sentence.
+COMMA_BREATH = 0.35
+
+
+@dataclass(frozen=True)
+class Found:
+    """A marker met in the text: as written, what follows its name, and where it stands."""
+
+    text: str  # "[pause 30s..2m]"
+    rest: str  # "30s..2m"
+    place: Place
+    timing: Timing  # the practice's default silences
+
+    def fail(self, reason: str) -> ScriptError:
+        return ScriptError.at(
+            self.place.file, self.place.line, self.place.column, f"{self.text}: {reason}"
+        )
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A kind of marker: its name, how it is written, and what it makes."""
+
+    name: str
+    usage: str
+    read: Callable[[Found], Segment]
+
+
+MARKERS: dict[str, Marker] = {}
+
+
+def marker(name: str, usage: str):
+    """Register the decorated function as the marker `[name ...]`."""
+
+    def register(read: Callable[[Found], Segment]) -> Callable[[Found], Segment]:
+        MARKERS[name] = Marker(name, usage, read)
+        return read
+
+    return register
+
+
+@marker("pause", "[pause], [pause 5s], [pause 30s..2m], [pause 1m.. weight=2]")
+def _pause(m: Found) -> Pause:
+    if not m.rest:
+        return Pause(m.timing.pause, m.timing.pause, place=m.place)
+    weight = 1.0
+    rng, *extras = m.rest.split()
+    for extra in extras:
+        key, eq, value = extra.partition("=")
+        if key.lower() != "weight" or not eq:
+            raise m.fail(f"unexpected {extra!r} (only weight=N)")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = -1.0
+        if not weight > 0 or weight == float("inf"):
+            raise m.fail("weight must be a positive number")
+    if rng.lower().startswith("weight="):
+        raise m.fail("give the range before weight")
+    lo_text, dots, hi_text = rng.partition("..")
+    try:
+        lo = parse_duration(lo_text) if lo_text else 0.0
+        hi = (parse_duration(hi_text) if hi_text else float("inf")) if dots else lo
+    except ValueError as e:
+        raise m.fail(str(e)) from None
+    if dots and not lo_text and not hi_text:
+        raise m.fail("give at least one end of the range")
+    if hi < lo:
+        raise m.fail(f"the shortest ({lo_text}) is longer than the longest ({hi_text})")
+    if weight != 1.0 and not dots:
+        raise m.fail("weight applies only to a range like 30s..2m")
+    return Pause(lo, hi, weight, place=m.place)
+
+
+@marker("bell", "[bell], [bell gong]")
+def _bell(m: Found) -> Bell:
+    if m.rest and not re.fullmatch(r"[A-Za-z0-9_.-]+", m.rest):
+        raise m.fail("a bell name is one word, like bowl")
+    return Bell(m.rest.lower() or None, m.place)
+
+
+@marker("chapter", "[chapter Title of the part]")
+def _chapter(m: Found) -> Chapter:
+    if not m.rest:
+        raise m.fail("a chapter needs a title")
+    return Chapter(m.rest, m.place)
+
+
+# -- reading the text --------------------------------------------------------------------------
+
+_MARKER = re.compile(r"\[([^\[\]\n]*)\]")
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)]*\s+")
+
+#: Sources up to this size map each segment to its own line by its text; longer ones by the
+#: line it renders on (a search per segment would make parsing quadratic).
+_FIND_IN_SOURCE = 64_000
+
+
+def _line_starts(text: str) -> list[int]:
+    return [0, *(m.end() for m in re.finditer("\n", text))]
+
+
+class _Parser:
+    def __init__(self, text: str, practice: Practice, shown: str) -> None:
+        self.text = text
+        self.practice = practice
+        self.shown = shown
+        self.timing = practice.timing
+        self.body = practice.source
+        # Line starts, so that finding a line is a binary search: parsing stays linear.
+        self._text_lines = _line_starts(text)
+        self._body_lines = _line_starts(self.body)
+        self._found: dict[str, int | None] = {}
+
+    def place(self, offset: int, snippet: str | None = None) -> Place:
+        """Return where `offset` in the rendered text came from, in the source if findable."""
+        if snippet is not None:
+            at = self._find(snippet)
+            if at is not None:
+                line = bisect.bisect_right(self._body_lines, at)
+                return Place(self.shown, line, at - self._body_lines[line - 1] + 1)
+        line = bisect.bisect_right(self._text_lines, offset)
+        column = offset - self._text_lines[line - 1] + 1
+        return Place(self.shown, line + self.practice.front_matter_lines, column)
+
+    def _find(self, snippet: str) -> int | None:
+        """Return where snippet stands in the source if it stands there exactly once."""
+        if snippet not in self._found:
+            at = self.body.find(snippet) if len(self.body) <= _FIND_IN_SOURCE else -1
+            unique = at >= 0 and self.body.find(snippet, at + 1) < 0
+            self._found[snippet] = at if unique else None
+        return self._found[snippet]
+
+    def fail(self, offset: int, snippet: str, reason: str) -> ScriptError:
+        place = self.place(offset, snippet)
+        return ScriptError.at(place.file, place.line, place.column, reason)
+
+    def parse(self) -> list[Segment]:
+        out: list[Segment] = []
+        explicit_since_speech = False  # a written pause stands in for the automatic one
+        last_was_speech = False
+        paragraph_break = False
+        for para in re.finditer(r"(?:[^\n]|\n(?![ \t]*\n))+", self.text):
+            paragraph_break = last_was_speech or paragraph_break
+            for kind, value, offset in self._tokens(para.group(0), para.start()):
+                if kind == "marker":
+                    seg = self._marker(value, offset)
+                    explicit_since_speech |= isinstance(seg, Pause)
+                    out.append(seg)
+                    continue
+                for sentence, soff in self._sentences(value, offset):
+                    for i, piece in enumerate(_split_long(sentence)):
+                        if last_was_speech and not explicit_since_speech:
+                            out.insert(_gap_index(out), self._gap(i > 0, paragraph_break))
+                        out.append(Speech(piece, self.place(soff, piece[:40])))
+                        last_was_speech = True
+                        explicit_since_speech = False
+                        paragraph_break = False
+        return out
+
+    def _gap(self, within_sentence: bool, paragraph_break: bool) -> Pause:
+        """Return the automatic silence before an utterance that follows another."""
+        if within_sentence:
+            return Pause(COMMA_BREATH, COMMA_BREATH, kind=PauseKind.BREATH)
+        if paragraph_break:
+            t = self.timing.paragraph
+            return Pause(t, t, kind=PauseKind.PARAGRAPH)
+        return Pause(self.timing.breath, self.timing.breath, kind=PauseKind.BREATH)
+
+    def _tokens(self, para: str, base: int) -> Iterator[tuple[str, str, int]]:
+        pos = 0
+        for m in _MARKER.finditer(para):
+            yield from self._text_token(para[pos : m.start()], base + pos)
+            yield "marker", m.group(0), base + m.start()
+            pos = m.end()
+        yield from self._text_token(para[pos:], base + pos)
+
+    def _text_token(self, chunk: str, offset: int) -> Iterator[tuple[str, str, int]]:
+        for bracket in "[]":
+            i = chunk.find(bracket)
+            if i >= 0:
+                snippet = chunk[i : i + 20].split("\n")[0]
+                raise self.fail(
+                    offset + i, snippet, f"unmatched {bracket!r} in {snippet.strip()!r}"
+                )
+        if chunk.strip():
+            yield "text", chunk, offset
+
+    @staticmethod
+    def _sentences(chunk: str, offset: int) -> Iterator[tuple[str, int]]:
+        pos = 0
+        for m in _SENTENCE_END.finditer(chunk):
+            piece = chunk[pos : m.start()] + chunk[m.start() : m.end()].strip()
+            if piece.strip():
+                yield " ".join(piece.split()), offset + pos + (len(piece) - len(piece.lstrip()))
+            pos = m.end()
+        rest = chunk[pos:]
+        if rest.strip():
+            yield " ".join(rest.split()), offset + pos + (len(rest) - len(rest.lstrip()))
+
+    def _marker(self, text: str, offset: int) -> Segment:
+        word, _, rest = text[1:-1].strip().partition(" ")
+        kind = MARKERS.get(word.lower())
+        if kind is None:
+            close = difflib.get_close_matches(word.lower(), list(MARKERS), n=1)
+            hint = f"did you mean [{close[0]}]?" if close else f"markers are {_known()}"
+            raise self.fail(offset, text, f"unknown marker {text} ({hint})")
+        return kind.read(Found(text, rest.strip(), self.place(offset, text), self.timing))
+
+
+def _known() -> str:
+    names = list(MARKERS)
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+
+
+def _gap_index(out: list[Segment]) -> int:
+    """Place an automatic gap before trailing chapters and bells, after the last speech."""
+    i = len(out)
+    while i > 0 and isinstance(out[i - 1], (Chapter, Bell)):
+        i -= 1
+    return i
+
+
+def _split_long(sentence: str) -> list[str]:
+    """Split a sentence too long for one utterance at commas, else at spaces."""
+    if len(sentence) <= MAX_UTTERANCE:
+        return [sentence]
+    pieces, rest = [], sentence
+    while len(rest) > MAX_UTTERANCE:
+        window = rest[:MAX_UTTERANCE]
+        cut = max(window.rfind(", "), window.rfind("; "), window.rfind(": "))
+        cut = cut + 1 if cut > MAX_UTTERANCE // 3 else window.rfind(" ")
+        if cut <= 0:
+            cut = MAX_UTTERANCE
+        pieces.append(rest[:cut].strip())
+        rest = rest[cut:].strip()
+    if rest:
+        pieces.append(rest)
+    return pieces
+
+
+def parse_text(text: str, practice: Practice, shown: str | None = None) -> list[Segment]:
+    """Return the segments of rendered practice text."""
+    return _Parser(text, practice, shown or shown_name(practice)).parse()

@@ -1,0 +1,217 @@
+"""The pipeline, top to bottom: script -> speech -> timeline -> levels -> mix -> MP3 -> tags.
+
+`plan()` does everything up to the timeline (speech is synthesised, or read from the cache,
+because its length decides the pauses); `render()` goes on to the finished, tagged file in
+one pass; `mix_audio()` mixes a plan into memory instead, for Python callers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import sounds
+from .errors import ConfigError
+from .limits import MAX_SESSION, MIN_BELL_INTERVAL, finite
+from .mix import Levels, Mixer, anchor, codec_sample, voice_chain
+from .mix import check as check_levels
+from .practice import find_practice, load_practice
+from .progress import Progress, Stage
+from .script import render_script
+from .session import Output, Plan, Request, Result
+from .timeline import bell_names, fit, frame, with_interval_bells
+from .voices import open_voice
+from .voices.cache import SpeechCache
+from .voices.speech import speak
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pydub
+
+log = logging.getLogger(__name__)
+
+#: Beyond this much safety limiting (dB) the render says so: something is too loud for its place.
+LIMITER_WARNING = 3.0
+
+Listener = Callable[[Progress], None]
+
+
+def plan(
+    request: Request, cache: SpeechCache | None = None, progress: Listener | None = None
+) -> Plan:
+    """Return the practice fitted to its length: speech synthesised, every pause placed."""
+    rate, channels = request.mix.sample_rate, request.mix.channels
+    check_request(request)
+    practice = load_practice(request.practice)
+    voice = open_voice(request.voice, request.wpm, request.pitch)
+    minutes = request.minutes if request.minutes is not None else practice.minutes
+    script = render_script(practice, minutes, request.values, language=voice.language)
+
+    # Every bell and the bed must exist before anything is spoken.
+    bell = request.bell or sounds.DEFAULT_BELL
+    names = bell_names(script.segments, bell, session_bell=bool(request.bell or request.interval_bell))
+    bells = {name: sounds.load(name, "bell", rate, channels) for name in sorted(names)}
+    if request.ambience:
+        sounds.load(request.ambience, "ambience", rate, channels)
+    segments = frame(script.segments, practice.timing, bell, lambda name: bells[name].ring,
+                     open_and_close=bool(request.bell))  # fmt: skip
+
+    heard = None
+    if progress:
+        heard = lambda done, total: progress(Progress(Stage.SPEAKING, done, total))  # noqa: E731
+    texts = [s.text for s in script.speech]
+    speech = speak(voice, texts, voice_chain(request.mix), cache or SpeechCache(), heard)
+    target = None if minutes is None else round(minutes * 60 * rate)
+    timeline = fit(segments, [u.length(rate) for u in speech], rate, target, name=practice.name)
+    if request.interval_bell:
+        timeline = with_interval_bells(timeline, request.interval_bell, bell)
+    return Plan(practice, script, voice, timeline, speech, bells, request)
+
+
+def check_request(request: Request) -> None:
+    """Raise ConfigError for a length or an interval outside calmcast's limits."""
+    try:
+        if request.minutes is not None:
+            finite(request.minutes, "minutes", 0, MAX_SESSION / 60)
+            if not request.minutes > 0:
+                raise ValueError(f"minutes: expected a positive length, got {request.minutes!r}")
+        if request.interval_bell is not None:
+            finite(request.interval_bell, "interval bell (seconds)", MIN_BELL_INTERVAL, MAX_SESSION)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+def render(
+    request: Request,
+    output: Output,
+    cache: SpeechCache | None = None,
+    progress: Listener | None = None,
+) -> Result:
+    """Render the request to a finished, tagged MP3 at output.path, atomically, in one pass."""
+    from . import loudness
+    from .encode import Encoder
+    from .output import Destination
+    from .tags import check_cover, session_tags, write_tags
+
+    timings = {}
+    t0 = time.perf_counter()
+    # Gather and check everything that can fail before speaking or writing.
+    dest = Destination(output.path, _inputs(request, output))
+    check_cover(output.cover)
+    settings = request.mix
+    check_levels(settings)
+    cache = cache or SpeechCache()
+    cache.check()
+    p = plan(request, cache, progress)
+    dest.check_inputs(sounds.find(name or sounds.DEFAULT_BELL, "bell") for name in p.bells)
+    timings["plan"] = time.perf_counter() - t0
+
+    # Every gain is known before the first sample: the voice is the anchor.
+    t = time.perf_counter()
+    bed = _bed(request)
+    levels = _levels(p, bed, cache, encoded=True)
+    mixer = Mixer(p.timeline, p.speech, bed, p.bells, settings, levels)
+    timings["levels"] = time.perf_counter() - t
+
+    # One pass: mix a block while ffmpeg encodes the last, measuring what goes in.
+    t = time.perf_counter()
+    meter = loudness.Meter(settings.sample_rate, settings.channels)
+    with Encoder(dest, settings.sample_rate, settings.channels, settings.bitrate) as enc:
+        for block in _reported(mixer, p, progress):
+            meter.write(block)
+            enc.write(block)
+        enc.finish()
+        timings["mix+encode"] = time.perf_counter() - t
+        # The figures as the file will read: the encoder's loss taken off what went in, and
+        # the peaks it adds put on.
+        peak = meter.true_peak_db - levels.codec_gain + levels.overshoot
+        result = Result(
+            output.path, p, p.timeline.duration, levels, meter.loudness - levels.codec_gain,
+            peak, mixer.limiter, timings,
+        )  # fmt: skip
+        enc.commit(lambda tmp: write_tags(tmp, session_tags(result, output), output.id3_version))
+    timings["total"] = time.perf_counter() - t0
+    _say_what_the_limiter_did(mixer)
+    return result
+
+
+def mix_audio(p: Plan, progress: Listener | None = None) -> pydub.AudioSegment:
+    """Return a plan mixed into memory as a 16-bit pydub AudioSegment (no MP3 encoding)."""
+    import numpy as np
+    import pydub
+
+    settings = p.request.mix
+    check_levels(settings)
+    bed = _bed(p.request)
+    mixer = Mixer(p.timeline, p.speech, bed, p.bells, settings, _levels(p, bed, None))
+    pcm = np.empty((p.timeline.length, settings.channels), np.int16)
+    at = 0
+    for block in _reported(mixer, p, progress):
+        pcm[at : at + len(block)] = np.clip(np.round(block * 32767), -32768, 32767)
+        at += len(block)
+    _say_what_the_limiter_did(mixer)
+    return pydub.AudioSegment(pcm.tobytes(), sample_width=2, frame_rate=settings.sample_rate,
+                              channels=settings.channels)  # fmt: skip
+
+
+def _bed(request: Request) -> sounds.Sound | None:
+    if not request.ambience:
+        return None
+    mix = request.mix
+    return sounds.load(request.ambience, "ambience", mix.sample_rate, mix.channels)
+
+
+def _levels(p: Plan, bed: sounds.Sound | None, cache: SpeechCache | None, *,
+            encoded: bool = False) -> Levels:  # fmt: skip
+    """Return every gain of the mix; for an MP3, with the encoder's own loss made up."""
+    settings, codec, bed_codec = p.request.mix, None, None
+    if encoded:
+        from .encode import level_loss
+
+        rate, folder = settings.sample_rate, cache.folder if cache else None
+        sample = codec_sample(p.speech, bed, p.bells, settings)
+        codec = level_loss(sample, settings.bitrate, rate, folder)
+        if bed is not None and p.speech:
+            # A bed loses its own share: noise with air above 16 kHz loses more than speech.
+            bed_codec = level_loss(codec_sample([], bed, {}, settings), settings.bitrate, rate,
+                                   folder)  # fmt: skip
+    levels = anchor(p.timeline, p.speech, bed, p.bells, settings, codec, bed_codec)
+    log.info(
+        "voice %.1f LUFS as spoken, gain %+.1f dB; bed %+.1f dB",
+        levels.voice_lufs, levels.voice_gain, levels.bed_gain,
+    )  # fmt: skip
+    return levels
+
+
+def _reported(mixer: Mixer, p: Plan, progress: Listener | None) -> Iterator[np.ndarray]:
+    """Yield the mixer's blocks, telling `progress` how many seconds are mixed."""
+    rate, total, done = p.timeline.sample_rate, p.timeline.duration, 0
+    for block in mixer.final():
+        yield block
+        done += len(block)
+        if progress:
+            progress(Progress(Stage.MIXING, done / rate, total))
+
+
+def _say_what_the_limiter_did(mixer: Mixer) -> None:
+    if mixer.limiter.frames_limited:
+        # The voice chain holds the voice's peaks; what is left is a bell over speech, or a
+        # bed asked to be nearly as loud as the voice.
+        report = log.warning if mixer.limiter.most > LIMITER_WARNING else log.info
+        report(
+            "the safety limiter lowered %d frames, by at most %.1f dB%s",
+            mixer.limiter.frames_limited, mixer.limiter.most,
+            " (lower --bed-level or use a softer sound)" if report is log.warning else "",
+        )  # fmt: skip
+
+
+def _inputs(request: Request, output: Output) -> list[Path]:
+    """Return the files a render reads, which its output must not be."""
+    found = [find_practice(request.practice), output.cover]
+    for ref, kind in ((request.ambience, "ambience"), (request.bell, "bell")):
+        if ref:
+            found.append(sounds.find(ref, kind))
+    return [f for f in found if f is not None]

@@ -1,0 +1,131 @@
+"""What a session is asked for (`Request`, `Output`) and what making it gives (`Plan`, `Result`).
+
+These are plain values: `render.py` makes them, the CLI, a course build and the Python API
+read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .mix.levels import Levels, MixSettings
+from .model import Bell, Pause, Practice, Script, Timeline
+
+if TYPE_CHECKING:
+    import pydub
+
+    from .mix import LimiterStats
+    from .progress import Progress
+    from .sounds import Sound
+    from .voices import Voice
+    from .voices.speech import Utterance
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything a listener can choose about one session: what is said and how it sounds."""
+
+    practice: str
+    minutes: float | None = None
+    voice: str | None = None
+    wpm: float | None = None  # words a minute
+    pitch: float | None = None
+    values: dict[str, str] = field(default_factory=dict)
+    ambience: str | None = None  # a built-in name, a file path, or None for voice only
+    bell: str | None = None  # struck at the start and at the end
+    interval_bell: float | None = None  # seconds between bells through the session
+    mix: MixSettings = field(default_factory=MixSettings)
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where and how the finished file is written, and what its tags say."""
+
+    path: Path
+    id3_version: int = 3
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
+    track: str | None = None
+    cover: Path | None = None
+    description: str | None = None  # the comment tag; default: the practice's description
+    build: str | None = None  # a course build's fingerprint, recorded for incremental builds
+
+
+@dataclass
+class Plan:
+    """A practice fitted to its length, with its speech prepared and cached, ready to mix.
+
+    `timeline` places every segment in samples; `rows()` gives it as plain rows in seconds.
+    """
+
+    practice: Practice
+    script: Script
+    voice: Voice
+    timeline: Timeline
+    speech: list[Utterance]
+    bells: dict[str | None, Sound]
+    request: Request
+
+    @property
+    def minutes(self) -> float:
+        return self.timeline.duration / 60
+
+    @property
+    def seconds(self) -> float:
+        return self.timeline.duration
+
+    def rows(self) -> list[dict]:
+        """Return the timeline as plain rows: kind, start, length (seconds) and text."""
+        rows = []
+        rate = self.timeline.sample_rate
+        for e in self.timeline.events:
+            seg = e.segment
+            kind = seg.kind.value if isinstance(seg, Pause) else type(seg).__name__.lower()
+            text = getattr(seg, "text", None) or getattr(seg, "title", None) or ""
+            if isinstance(seg, Bell):
+                text = seg.name
+            rows.append(
+                {
+                    "kind": kind,
+                    "start": round(e.start / rate, 3),
+                    "length": round(e.length / rate, 3),
+                    "text": text,
+                }
+            )
+        return rows
+
+    def to_audiosegment(
+        self, progress: Callable[[Progress], None] | None = None
+    ) -> pydub.AudioSegment:
+        """Return the finished session, mixed as a render mixes it, as a pydub AudioSegment.
+
+        16-bit PCM at the session's sample rate and channels, with no MP3 encoding: the
+        voice sits at the requested loudness and the peaks under the ceiling.
+        """
+        from .pipeline import mix_audio
+
+        return mix_audio(self, progress)
+
+
+@dataclass(frozen=True)
+class Result:
+    """A finished render, with the figures it was made to, measured as it was encoded."""
+
+    path: Path
+    plan: Plan
+    seconds: float
+    levels: Levels
+    loudness: float  # the whole programme's integrated loudness, LUFS
+    true_peak: float  # the programme's highest true peak, dBTP
+    limiter: LimiterStats
+    timings: dict[str, float]
+
+    @property
+    def voice_loudness(self) -> float:
+        """Return the voice's loudness as the file reads, LUFS (-inf when nothing is spoken)."""
+        levels = self.levels
+        return levels.voice_lufs + levels.voice_gain - levels.codec_gain
