@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -65,6 +66,34 @@ def _cache_dir(tmp_path_factory):
 @pytest.fixture
 def cache(tmp_path) -> SpeechCache:
     return SpeechCache(tmp_path / "cache")
+
+
+@contextlib.contextmanager
+def tmpfs(where: Path, options: str):
+    """Mount a tmpfs at `where` for the block (as root, as CI runs); skip the test if not."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
+                          capture_output=True)  # fmt: skip
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=False)
+
+
+def load_script(name: str):
+    """Return a maintainer's tool in scripts/ (scripts/NAME.py) imported as a module.
+
+    scripts/ goes on sys.path, which spawned worker processes inherit, so they find it too.
+    """
+    import importlib
+
+    folder = str(ROOT / "scripts")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module(name)
 
 
 def run_cli(

@@ -261,3 +261,19 @@ def test_espeak_and_piper_share_a_process(joe, first):
             assert level > 0.02, f"{name} was silent"
             # espeak is deterministic; Piper's durations vary a little from run to run.
             assert samples == pytest.approx(alone[name], rel=0.2), name
+
+
+def test_a_piper_line_spoken_now_is_prepared_as_a_later_hit_prepares_it(tmp_path):
+    """Piper gives float samples; the raw cache keeps 16-bit: a miss must prepare those."""
+    from calmcast.voices.cache import SpeechCache
+    from calmcast.voices.chain import VoiceChain
+    from calmcast.voices.speech import speak
+
+    voice = open_voice("piper:joe")
+    cache = SpeechCache(tmp_path)
+    (miss,) = speak(voice, [SENTENCE], VoiceChain(), cache)
+    shutil.rmtree(tmp_path / "prepared")
+    again = SpeechCache(tmp_path)
+    (hit,) = speak(voice, [SENTENCE], VoiceChain(), again)
+    assert (cache.misses, again.misses, again.hits) == (1, 0, 1)
+    assert np.array_equal(miss.audio(22050), hit.audio(22050))

@@ -11,8 +11,10 @@ import pyloudnorm
 import pytest
 from scipy import signal
 
-from calmcast import soundgen
 from calmcast.encode import decode
+from conftest import load_script
+
+soundgen = load_script("soundgen")
 
 RATE = 44100
 LIBRARY = Path(__file__).resolve().parents[1] / "ambience"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import shutil
 
 import numpy as np
 import pytest
@@ -203,3 +204,23 @@ def test_espeak_is_told_the_true_size_of_each_text(voice, monkeypatch):
     audio = voice.synthesize("Rest here, and let the breath come and go. Ünïcode too.")
     assert sizes and all(size == length + 1 for length, size in sizes)
     assert np.abs(audio).max() > 0.1
+
+
+def _round_trip(voice, tmp_path):
+    """Speak a line (a miss), forget its prepared entry, speak it again from the raw cache."""
+    cache = SpeechCache(tmp_path)
+    (miss,) = speak(voice, ["Let the breath be easy."], VoiceChain(), cache)
+    shutil.rmtree(tmp_path / "prepared")
+    hit_cache = SpeechCache(tmp_path)
+    (hit,) = speak(voice, ["Let the breath be easy."], VoiceChain(), hit_cache)
+    assert (cache.misses, hit_cache.misses, hit_cache.hits) == (1, 0, 1)
+    return miss, hit
+
+
+def test_a_line_spoken_now_is_prepared_as_a_later_hit_prepares_it(tmp_path):
+    # The fake voice's samples are floats off the 16-bit grid the raw cache stores.
+    from conftest import FakeVoice
+
+    miss, hit = _round_trip(FakeVoice(), tmp_path)
+    assert np.array_equal(miss.audio(44100), hit.audio(44100))
+    assert miss.entry.crc == hit.entry.crc

@@ -8,6 +8,7 @@ folders together, and the feed, the page and the manifest are written from the r
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -372,8 +373,10 @@ _busy = False  # in a worker: whether it is making something
 
 def _worker(level: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
-    # A worker makes many tracks: scipy's filters pay for their import after the first.
-    import scipy.signal  # noqa: F401
+    # A worker makes many tracks: scipy's filters pay for their import after the first
+    # (calmcast's own give the same result, slower, where scipy cannot be imported).
+    with contextlib.suppress(ImportError):
+        import scipy.signal  # noqa: F401
 
     def stop(signum, frame):
         # Ctrl-C reaches the whole process group; the build stops its workers itself, once,

@@ -12,6 +12,7 @@ import logging
 import re
 import sys
 from dataclasses import replace
+from importlib import resources
 from pathlib import Path
 
 from .durations import parse_duration
@@ -26,7 +27,8 @@ else:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-BUILTIN_DIR = Path(__file__).parent / "practices"
+#: The built-in practices, a resource of the package.
+BUILTIN_DIR = Path(str(resources.files("calmcast") / "practices"))
 SUFFIXES = (".j2", ".jinja", ".txt", ".md")
 
 _FRONT_KEYS = {

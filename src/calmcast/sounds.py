@@ -11,6 +11,7 @@ import os
 import tempfile
 import zipfile
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +34,15 @@ RING_FLOOR = 0.01
 STRIKE_SECONDS = 1.5
 
 
+@functools.cache
 def library_dir() -> Path:
-    """Return the ambience/ folder: inside the installed package, or the source checkout's."""
-    packaged = Path(__file__).parent / "ambience"
+    """Return the ambience/ folder: the installed package's resource, or the checkout's.
+
+    A wheel carries it as calmcast/ambience; an editable install reads the checkout's.
+    """
+    packaged = resources.files("calmcast") / "ambience"
     if packaged.is_dir():
-        return packaged
+        return Path(str(packaged))
     return Path(__file__).resolve().parents[2] / "ambience"
 
 

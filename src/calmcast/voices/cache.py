@@ -103,8 +103,12 @@ class SpeechCache:
             return None
         return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0, rate
 
-    def put(self, key: str, samples: np.ndarray, rate: int) -> None:
-        """Store samples atomically: readers see the whole file or none."""
+    def put(self, key: str, samples: np.ndarray, rate: int) -> np.ndarray:
+        """Store samples atomically (readers see the whole file or none); return them as stored.
+
+        They are kept as 16-bit, so what `get` will read back is returned, and a line spoken
+        now is prepared from the very samples a later hit reads.
+        """
         pcm = (np.clip(samples, -1.0, 32767 / 32768) * 32768.0).round().astype("<i2")
 
         def write(f) -> None:
@@ -115,6 +119,7 @@ class SpeechCache:
                 w.writeframes(pcm.tobytes())
 
         _atomic(self.path(key), write)
+        return pcm.astype(np.float32) / 32768.0
 
     def get_prepared(self, key: str) -> Entry | None:
         """Return the prepared utterance stored under `key`, or None if absent or damaged."""

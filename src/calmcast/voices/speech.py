@@ -88,8 +88,8 @@ def speak(
         if entry is None:
             got = cache.get(key)
             if got is None:
-                samples = voice.synthesize(text)
-                cache.put(key, samples, voice.sample_rate)
+                # Prepared from the samples as stored, so a miss and a hit give the same.
+                samples = cache.put(key, voice.synthesize(text), voice.sample_rate)
                 got = (samples, voice.sample_rate)
                 cache.misses += 1
             else:

@@ -22,7 +22,7 @@ import pyloudnorm
 from scipy import fft as sfft
 from scipy import signal
 
-from .encode import decode, write_audio
+from calmcast.encode import decode, write_audio
 
 log = logging.getLogger(__name__)
 
@@ -734,7 +734,7 @@ def write_library(
 def main(argv: list[str] | None = None) -> int:
     """Write the ambience library: beds to OUTDIR/NAME.ogg, bells to OUTDIR/bells/NAME.ogg."""
     parser = argparse.ArgumentParser(
-        prog="python -m calmcast.soundgen",
+        prog="scripts/make-ambience",
         description="Synthesise calmcast's ambience beds and bells (CC0) as Ogg Vorbis.",
     )
     parser.add_argument("outdir", type=Path, help="library folder, e.g. ambience/")
