@@ -57,7 +57,12 @@ def _cache_dir(tmp_path_factory):
     from an empty one, so the cold path is always tested there.
     """
     kept = os.environ.get("CALMCAST_TEST_CACHE")
-    folder = Path(kept) if kept else tmp_path_factory.mktemp("cache")
+    if kept:
+        folder = Path(kept)
+    elif os.environ.get("PYTEST_XDIST_WORKER"):  # `-n 2`: the workers of one run share it
+        folder = tmp_path_factory.getbasetemp().parent / "cache"
+    else:
+        folder = tmp_path_factory.mktemp("cache")
     folder.mkdir(parents=True, exist_ok=True)
     os.environ["CALMCAST_CACHE"] = str(folder)
     return folder

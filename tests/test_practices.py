@@ -73,7 +73,14 @@ def lengths(name: str) -> list[float]:
     return sorted({practice.min_minutes, practice.minutes, longest})
 
 
-CASES = [(name, m) for name in PRACTICES for m in lengths(name)]
+def _case(name: str, minutes: float):
+    """A practice at a length: at its default in the fast lane, at its ends in the full one."""
+    default = load_practice(name).minutes
+    return pytest.param(name, minutes, marks=() if minutes == default else pytest.mark.slow)
+
+
+CASES = [_case(name, m) for name in PRACTICES for m in lengths(name)]
+GUIDED_CASES = [c for c in CASES if c.values[0] in GUIDED]
 
 
 def spoken(p) -> list[str]:
@@ -109,19 +116,19 @@ def test_plan_lasts_exactly_the_minutes_asked(name, minutes):
     assert figures(p)["total"] == pytest.approx(minutes * 60)
 
 
-@pytest.mark.parametrize(("name", "minutes"), [c for c in CASES if c[0] in GUIDED])
+@pytest.mark.parametrize(("name", "minutes"), GUIDED_CASES)
 def test_speech_and_silence_are_in_balance(name, minutes):
     f = figures(planned(name, minutes))
     assert 0.15 <= f["speech"] <= 0.60, f"speech is {f['speech']:.1%} of the session"
     assert f["pause"] <= 1 / 3, f"one pause is {f['pause']:.1%} of the session"
 
 
-@pytest.mark.parametrize(("name", "minutes"), [c for c in CASES if c[0] in GUIDED])
+@pytest.mark.parametrize(("name", "minutes"), GUIDED_CASES)
 def test_no_long_stretch_of_speech_without_a_rest(name, minutes):
     assert figures(planned(name, minutes))["run"] <= 40.0
 
 
-@pytest.mark.parametrize(("name", "minutes"), [c for c in CASES if c[0] in GUIDED])
+@pytest.mark.parametrize(("name", "minutes"), GUIDED_CASES)
 def test_several_elastic_pauses_share_the_spare_time(name, minutes):
     p = planned(name, minutes)
     elastic = [seg for seg in p.script.segments if isinstance(seg, Pause) and seg.elastic]
@@ -130,6 +137,7 @@ def test_several_elastic_pauses_share_the_spare_time(name, minutes):
     assert chapters(p)[0] == "Arriving" and chapters(p)[-1] == "Returning"
 
 
+@pytest.mark.slow
 def test_longer_sessions_say_more_not_only_wait_longer():
     for name in GUIDED:
         short, _, long = (planned(name, m) for m in lengths(name))

@@ -16,6 +16,9 @@ from conftest import load_script
 
 soundgen = load_script("soundgen")
 
+# A maintainer's tool and the committed sounds it made: checked in the full suite.
+pytestmark = pytest.mark.slow
+
 RATE = 44100
 LIBRARY = Path(__file__).resolve().parents[1] / "ambience"
 ALL = [*soundgen.BEDS, *soundgen.BELLS]
