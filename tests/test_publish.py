@@ -23,8 +23,9 @@ from pathlib import Path
 import pytest
 from mutagen.id3 import ID3
 
-from calmcast.building import build, read_records, stale
+from calmcast.building import build
 from calmcast.course import load_course
+from calmcast.records import read_records, stale
 from conftest import run_cli, write
 
 pytestmark = pytest.mark.slow

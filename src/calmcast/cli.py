@@ -163,8 +163,8 @@ def build(ctx, manifest, folder, jobs, force, check_only, stale, shard, index_on
     manifest.json. Only what changed is made again.
     """
     from .building import build as do_build
-    from .building import stale as find_stale
     from .course import check, default_folder, load_course
+    from .records import stale as find_stale
 
     if stale and not check_only:
         raise click.UsageError("--stale goes with --check")

@@ -11,14 +11,26 @@ import hashlib
 import json
 import logging
 import os
-import re
 import sys
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from . import __version__, settings, sounds
 from .errors import CalmcastError, ConfigError
+from .manifest import (
+    date_of,
+    inside,
+    length_label,
+    looks_like_path,
+    named_file,
+    paragraph,
+    plain_file_name,
+    publishing,
+    read_manifest,
+    slug,
+    values_of,
+)
 from .mix import MixSettings
 from .practice import BUILTIN_DIR, find_practice, load_practice
 from .script import render_script
@@ -26,9 +38,9 @@ from .session import Request
 from .voices import default_voice_name, open_voice
 
 if sys.version_info >= (3, 11):
-    import tomllib
+    pass
 else:  # pragma: no cover
-    import tomli as tomllib
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +53,6 @@ _COURSE_KEYS = {
 }  # fmt: skip
 #: The settings a manifest may give, at course level ([defaults]) or per track.
 _SETTINGS = {s.name: s for s in settings.for_command("build")}
-#: Apple Podcasts' top-level categories.
-CATEGORIES = (
-    "Arts", "Business", "Comedy", "Education", "Fiction", "Government", "History",
-    "Health & Fitness", "Kids & Family", "Leisure", "Music", "News", "Religion & Spirituality",
-    "Science", "Society & Culture", "Sports", "Technology", "True Crime", "TV & Film",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -87,16 +93,6 @@ class Course:
     copyright: str = ""
 
 
-def _slug(text: str, empty: str = "track") -> str:
-    """Return text as a file name: accents dropped (Über -> uber), at most 80 characters."""
-    import unicodedata
-
-    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")[:80].strip("-") or empty
-
-
-#: The largest manifest calmcast reads, bytes.
-MAX_MANIFEST_BYTES = 256_000
 #: The most tracks one course may have, and the most lengths one track may be offered at.
 MAX_TRACKS = 1000
 MAX_LENGTHS = 12
@@ -106,48 +102,9 @@ MAX_FILES = 1000
 MAX_PROBLEMS = 20
 
 
-def _looks_like_path(ref: str) -> bool:
-    return "/" in ref or "\\" in ref or bool(Path(ref).suffix)
-
-
-def _inside(ref: str, manifest: Path, key: str, where: str, problems: list, trusted: bool):
-    """Return the file a manifest names, which must lie inside the manifest's folder tree.
-
-    Symlinks are resolved first, so a link cannot lead out. `trusted` lifts the rule.
-    """
-    root = manifest.parent.resolve()
-    found = (manifest.parent / Path(ref).expanduser()).resolve()
-    if not trusted and not found.is_relative_to(root):
-        problems.append(
-            f"{where}{key}: {ref!r} lies outside the manifest's folder {root} "
-            "(build --trust allows it for a manifest you trust)"
-        )
-        return None
-    return found
-
-
-def _read(path: Path) -> dict:
-    try:
-        if not path.is_file():  # a FIFO or a device would block or never end
-            raise ConfigError(f"{path}: not a regular file")
-        with open(path, "rb") as f:
-            raw = f.read(MAX_MANIFEST_BYTES + 1)
-        if len(raw) > MAX_MANIFEST_BYTES:
-            raise ConfigError(f"{path}: larger than {MAX_MANIFEST_BYTES // 1000} kB")
-        return tomllib.loads(raw.decode("utf-8"))
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read the course: {e.strerror}") from e
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start + 1})") from e
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: {e}") from e
-    except RecursionError:
-        raise ConfigError(f"{path}: nested too deeply") from None
-
-
 def default_folder(course: Course) -> Path:
     """Return where a course is built when no folder is named: output/COURSE-TITLE."""
-    return Path("output") / _slug(course.title, "course")
+    return Path("output") / slug(course.title, "course")
 
 
 def load_course(path: str | Path, trusted: bool = False) -> Course:
@@ -157,7 +114,7 @@ def load_course(path: str | Path, trusted: bool = False) -> Course:
     folder tree unless `trusted`; track files are plain names inside the output folder.
     """
     path = Path(path)
-    data = _read(path)
+    data = read_manifest(path)
     problems: list[str] = []
     for key in data:
         if key not in _COURSE_KEYS:
@@ -166,7 +123,7 @@ def load_course(path: str | Path, trusted: bool = False) -> Course:
     if not isinstance(title, str) or not title.strip():
         problems.append("title: expected the course's title")
         title = path.stem
-    about = _publishing(data, path, problems, trusted)
+    about = publishing(data, path, problems, trusted)
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         problems.append("defaults: expected a table")
@@ -176,7 +133,7 @@ def load_course(path: str | Path, trusted: bool = False) -> Course:
             problems.append(f"defaults: unknown key {key!r}")
     base = _settings(defaults, path, "defaults: ", problems, trusted)
     if isinstance(defaults.get("set", {}), dict):
-        base["set"] = _values(defaults.get("set", {}))
+        base["set"] = values_of(defaults.get("set", {}))
     else:
         problems.append('defaults: set: expected a table like { colour = "blue" }')
     raw_tracks = data.get("track", [])
@@ -219,101 +176,6 @@ def load_course(path: str | Path, trusted: bool = False) -> Course:
     return course
 
 
-def _publishing(data: dict, manifest: Path, problems: list, trusted: bool) -> dict:
-    """Return the course's own fields: who made it and where it is published."""
-    out: dict = {}
-    checks = {
-        "guide": settings.text(200, expect="the guide's name"),
-        "author": settings.text(200, expect="the author's name"),
-        "description": settings.text(4000, expect="a description"),
-        "copyright": settings.text(300, expect="a copyright line"),
-        "base_url": settings.text(500, r"(?i)https?://[^\s\"'<>]+", "an http(s):// address"),
-        "link": settings.text(500, r"(?i)https?://[^\s\"'<>]+", "an http(s):// address"),
-        "language": settings.text(
-            35, r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*", "a language like en-GB"
-        ),
-        "email": settings.text(200, r"[^@\s]+@[^@\s]+\.[^@\s]+", "an email address"),
-    }
-    for key, check in checks.items():
-        if key in data:
-            try:
-                out[key] = check(data[key]) if key != "description" else _paragraph(data[key])
-            except ValueError as e:
-                problems.append(f"{key}: {e}")
-    for key in ("base_url", "link"):
-        if out.get(key):
-            try:
-                out[key] = _address(out[key], folder=key == "base_url")
-            except ValueError as e:
-                problems.append(f"{key}: {e}")
-                out.pop(key)
-    out.setdefault("guide", "")
-    out.setdefault("description", "")
-    out.setdefault("author", out["guide"])
-    if "explicit" in data:
-        if isinstance(data["explicit"], bool):
-            out["explicit"] = data["explicit"]
-        else:
-            problems.append(f"explicit: expected true or false, got {data['explicit']!r}")
-    if "category" in data:
-        category = data["category"]
-        names = [category] if isinstance(category, str) else category
-        if (
-            not isinstance(names, list) or not 1 <= len(names) <= 2
-            or not all(isinstance(n, str) for n in names) or names[0] not in CATEGORIES
-        ):  # fmt: skip
-            problems.append(
-                f'category: expected an Apple Podcasts category like "Health & Fitness" or '
-                f'["Health & Fitness", "Mental Health"] (one of {", ".join(CATEGORIES)}), '
-                f"got {category!r}"
-            )
-        else:
-            out["category"] = tuple(names)
-    out["cover"] = None
-    if data.get("cover") is not None:
-        out["cover"] = _file(data["cover"], manifest, "cover", "", problems, trusted)
-    return out
-
-
-def _address(text: str, folder: bool) -> str:
-    """Return an http(s) address as a feed can carry it; a folder's ends with /."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(text)
-    try:
-        parts.port  # noqa: B018 - raises for a port out of range
-    except ValueError:
-        raise ValueError(f"{text!r}: the port is not a number from 0 to 65535") from None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"expected an http(s):// address, got {text!r}")
-    if parts.username or parts.password:
-        raise ValueError(f"{text!r}: an address with a user name or password would be published")
-    if folder and (parts.query or parts.fragment):
-        raise ValueError(f"{text!r}: the folder's address takes no ?query or #fragment")
-    path = parts.path if not folder or parts.path.endswith("/") else parts.path + "/"
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path or "/", parts.query,
-                       parts.fragment))  # fmt: skip
-
-
-def _paragraph(value) -> str:
-    if not isinstance(value, str) or len(value) > 4000:
-        raise ValueError("expected text of at most 4000 characters")
-    if settings.UNWRITABLE.search(value):
-        raise ValueError("control characters are not allowed")
-    return value.strip()
-
-
-def _file(value, manifest: Path, key: str, where: str, problems: list, trusted: bool):
-    if not isinstance(value, str) or not value.strip():
-        problems.append(f"{where}{key}: expected a file path")
-        return None
-    found = _inside(value, manifest, key, where, problems, trusted)
-    if found is not None and not found.is_file():
-        problems.append(f"{where}{key}: no such file {found}")
-        return None
-    return found
-
-
 def _settings(table: dict, manifest: Path, where: str, problems: list, trusted: bool) -> dict:
     """Return the render settings a manifest table gives, checked by the settings table."""
     out: dict = {}
@@ -333,11 +195,11 @@ def _settings(table: dict, manifest: Path, where: str, problems: list, trusted: 
                     problems.append(f"{where}{name}: {e}")
             out["minutes"] = lengths
             continue
-        if setting.is_file and isinstance(value, str) and _looks_like_path(value):
+        if setting.is_file and isinstance(value, str) and looks_like_path(value):
             if name == "cover":
-                out[name] = _file(value, manifest, name, where, problems, trusted)
+                out[name] = named_file(value, manifest, name, where, problems, trusted)
             else:  # a sound file beside the manifest; a built-in name stays a name
-                found = _inside(value, manifest, name, where, problems, trusted)
+                found = inside(value, manifest, name, where, problems, trusted)
                 out[name] = str(found) if found else None
             continue
         try:
@@ -360,8 +222,8 @@ def _tracks(i, raw, base, course, manifest, problems, trusted) -> list[Track]:
         problems.append(f"{where}practice: expected a built-in name or a template path")
         return []
     ref = practice
-    if _looks_like_path(practice):  # a template beside the manifest, never one elsewhere
-        found = _inside(practice, manifest, "practice", where, problems, trusted)
+    if looks_like_path(practice):  # a template beside the manifest, never one elsewhere
+        found = inside(practice, manifest, "practice", where, problems, trusted)
         if found is None:
             return []
         ref = str(found)
@@ -370,20 +232,20 @@ def _tracks(i, raw, base, course, manifest, problems, trusted) -> list[Track]:
     values = dict(base.get("set", {}))
     table = raw.get("set", {})
     if isinstance(table, dict):
-        values.update(_values(table))
+        values.update(values_of(table))
     else:
         problems.append(f'{where}set: expected a table like {{ colour = "blue" }}')
     # The title is a setting (the title tag), checked by the table with the others.
     title = own.get("title") or Path(practice).stem.replace("-", " ").capitalize()
     description = raw.get("description", "")
     try:
-        description = _paragraph(description)
+        description = paragraph(description)
     except ValueError as e:
         problems.append(f"{where}description: {e}")
         description = ""
-    date = _date(raw.get("date"), where, problems)
-    file = raw.get("file") or f"{i:02d}-{_slug(str(title))}.mp3"
-    if not _plain_file_name(file):
+    date = date_of(raw.get("date"), where, problems)
+    file = raw.get("file") or f"{i:02d}-{slug(str(title))}.mp3"
+    if not plain_file_name(file):
         problems.append(
             f"{where}file: {str(file)[:60]!r} must be a plain file name ending .mp3, "
             "without folders (it is written inside the output folder)"
@@ -405,7 +267,7 @@ def _tracks(i, raw, base, course, manifest, problems, trusted) -> list[Track]:
     output.pop("title", None)
     tracks = []
     for minutes in lengths:
-        label = _label(minutes) if several else ""
+        label = length_label(minutes) if several else ""
         name = f"{file[:-4]}-{label}.mp3" if label else file
         request = Request(
             practice=ref,
@@ -416,45 +278,6 @@ def _tracks(i, raw, base, course, manifest, problems, trusted) -> list[Track]:
         shown = f"{title} ({label.replace('min', ' min')})" if label else str(title)
         tracks.append(Track(i, name, shown, request, output, description, date, label))
     return tracks
-
-
-def _values(table: dict) -> dict[str, str]:
-    return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in table.items()}
-
-
-def _label(minutes: float) -> str:
-    """Return a length for a file name: 10min, or 12m30s."""
-    seconds = round(minutes * 60)
-    return f"{seconds // 60}min" if seconds % 60 == 0 else f"{seconds // 60}m{seconds % 60:02d}s"
-
-
-def _date(value, where: str, problems: list) -> datetime | None:
-    """Return a track's date (a TOML date or date-time, or ISO text) as an aware date-time."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip())
-        except ValueError:
-            problems.append(f"{where}date: expected a date like 2026-01-31, got {value!r}")
-            return None
-    if isinstance(value, datetime):
-        return (
-            value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
-        )
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
-    problems.append(f"{where}date: expected a date like 2026-01-31, got {value!r}")
-    return None
-
-
-def _plain_file_name(name) -> bool:
-    """Return whether a track's file name stays in the output folder and clashes with nothing."""
-    if not isinstance(name, str) or not name.lower().endswith(".mp3") or len(name) > 200:
-        return False
-    if "/" in name or "\\" in name or "\0" in name or name.startswith("."):
-        return False
-    return not any(ord(c) < 32 for c in name)
 
 
 @dataclass(frozen=True)

