@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from . import settings as table
 from .errors import ConfigError
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .session import Plan, Result
     from .voices import VoiceInfo
 
-    Sound = str | Path | pydub.AudioSegment | None
+    Sound: TypeAlias = str | Path | pydub.AudioSegment | None
 else:
     Sound = Any
 

@@ -142,7 +142,7 @@ def build(
                 report("done", item)
     if shard is None:
         folder.mkdir(parents=True, exist_ok=True)
-        publish.write_all(course, folder, {b.track.file: b.record for b in ordered})
+        publish.write_all(course, folder, {b.track.file: b.record or {} for b in ordered})
     return ordered
 
 

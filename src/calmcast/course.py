@@ -356,9 +356,11 @@ def fingerprint(course: Course, track: Track, read: tuple[str, ...] | None = Non
         "bell": sounds.find(r.bell, "bell") if r.bell else None,
         "cover": track.tags.get("cover"),
     }
+    ambience, bell = files["ambience"], files["bell"]
     portable = replace(
         r, practice=_portable(practice, root),
-        **{k: _portable(v, root) for k, v in files.items() if k != "cover" and v},
+        ambience=_portable(ambience, root) if ambience else r.ambience,
+        bell=_portable(bell, root) if bell else r.bell,
     )  # fmt: skip
     blob = {
         "version": __version__,

@@ -21,6 +21,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -66,9 +67,8 @@ def _run(cmd: list[str], what: str, error: type[CalmcastError] = CalmcastError, 
         kw["stdin"] = subprocess.DEVNULL
     proc = subprocess.run(cmd, capture_output=True, **kw)
     if proc.returncode != 0:
-        failure = error(f"{what}: ffmpeg failed: {_last_line(proc.stderr)}")
-        failure.stderr = proc.stderr.decode("utf-8", "replace")
-        raise failure
+        log.debug("%s: ffmpeg said: %s", what, proc.stderr.decode("utf-8", "replace"))
+        raise error(f"{what}: ffmpeg failed: {_last_line(proc.stderr)}")
     return proc.stdout
 
 
@@ -243,7 +243,7 @@ class Encoder:
         self.bitrate = bitrate
         self.frames = 0
         self._proc: subprocess.Popen | None = None
-        self._err = None
+        self._err: IO[bytes] | None = None
         self._queue: queue.Queue[bytes | None] = queue.Queue(self.QUEUE)
         self._writer: threading.Thread | None = None
         self._failed: BaseException | None = None
@@ -273,6 +273,7 @@ class Encoder:
         self._writer.start()
 
     def _feed(self) -> None:
+        assert self._proc is not None and self._proc.stdin is not None
         stdin = self._proc.stdin
         try:
             while (data := self._queue.get()) is not None:
@@ -289,12 +290,14 @@ class Encoder:
     def write(self, block: np.ndarray) -> None:
         """Queue one block of float frames x channels for the encoder."""
         if self._failed is not None:
+            assert self._proc is not None
             self._proc.wait()
             raise OutputError(f"{self.path}: ffmpeg stopped: {self._complaint()}")
         self._queue.put(np.ascontiguousarray(block, dtype="<f4").tobytes())
         self.frames += len(block)
 
     def _stderr(self) -> list[str]:
+        assert self._err is not None
         self._err.seek(0)
         text = self._err.read().decode("utf-8", "replace")
         return [ln.strip() for ln in text.splitlines() if ln.strip()] or ["no message"]
@@ -315,17 +318,18 @@ class Encoder:
         if self._finished:
             return
         self._finished = True
-        proc = self._proc
+        proc, writer, err = self._proc, self._writer, self._err
+        assert proc is not None and proc.stdin is not None and writer and err, "not started"
         try:
             self._queue.put(None)
-            self._writer.join()
+            writer.join()
             with contextlib.suppress(OSError):
                 proc.stdin.close()
             code = proc.wait()
             if self._failed is not None or code != 0:
                 raise OutputError(f"{self.path}: ffmpeg failed: {self._complaint()}")
         finally:
-            self._err.close()
+            err.close()
 
     def _close(self) -> None:
         """Stop ffmpeg if it still runs and delete the unfinished file, whatever happens."""
@@ -340,9 +344,11 @@ class Encoder:
                 if self._writer is not None:
                     self._writer.join(timeout=10)
                 with contextlib.suppress(OSError):
-                    proc.stdin.close()
+                    if proc.stdin is not None:
+                        proc.stdin.close()
                 proc.wait()
-                self._err.close()
+                if self._err is not None:
+                    self._err.close()
         finally:
             self.dest.discard()
 

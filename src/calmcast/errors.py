@@ -14,7 +14,12 @@ usage errors (an unknown option, a value out of its range) with 2.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TypeVar
+
 import click
+
+E = TypeVar("E", bound="CalmcastError")
 
 
 class CalmcastError(click.ClickException):
@@ -34,7 +39,7 @@ class CalmcastError(click.ClickException):
         line: int | None = None,
         column: int | None = None,
         reason: str | None = None,
-        problems: tuple[str, ...] = (),
+        problems: Sequence[str] = (),
     ) -> None:
         super().__init__(message)
         self.file = file
@@ -46,9 +51,9 @@ class CalmcastError(click.ClickException):
 
     @classmethod
     def at(
-        cls, file: str, line: int | None, column: int | None, reason: str,
-        problems: tuple[str, ...] = (),
-    ) -> CalmcastError:
+        cls: type[E], file: str, line: int | None, column: int | None, reason: str,
+        problems: Sequence[str] = (),
+    ) -> E:
         """Return the error `reason` at a place, its message led by file:line:column."""
         where = file + (f":{line}" if line else "") + (f":{column}" if line and column else "")
         return cls(f"{where}: {reason}", file=file, line=line or None,

@@ -33,7 +33,7 @@ MAX_VALUE_CHARS = 500
 MAX_UTTERANCES = 20_000
 
 
-def finite(value: float, what: str, lo: float | None = None, hi: float | None = None) -> float:
+def finite(value: float | str, what: str, lo: float | None = None, hi: float | None = None) -> float:
     """Return value as a float if it is a finite number within [lo, hi]; else ValueError."""
     try:
         x = float(value)

@@ -150,6 +150,11 @@ class Event:
     def end(self) -> int:
         return self.start + self.length
 
+    @property
+    def text(self) -> str:
+        """Return the words spoken in this event ("" for anything but speech)."""
+        return self.segment.text if isinstance(self.segment, Speech) else ""
+
 
 @dataclass(frozen=True)
 class Timeline:

@@ -114,6 +114,7 @@ class Destination:
     def commit(self) -> None:
         """Move the finished temporary file into place (or copy it to stdout)."""
         tmp = self.tmp
+        assert tmp is not None, "commit() after the temporary file was made"
         try:
             if self.stdout:
                 with open(tmp, "rb") as f:

@@ -53,7 +53,9 @@ def plan(
     # Every bell and the bed must exist before anything is spoken.
     bell = request.bell or sounds.DEFAULT_BELL
     names = bell_names(script.segments, bell, session_bell=bool(request.bell or request.interval_bell))
-    bells = {name: sounds.load(name, "bell", rate, channels) for name in sorted(names)}
+    bells: dict[str | None, sounds.Sound] = {
+        name: sounds.load(name, "bell", rate, channels) for name in sorted(names)
+    }
     if request.ambience:
         sounds.load(request.ambience, "ambience", rate, channels)
     segments = frame(script.segments, practice.timing, bell, lambda name: bells[name].ring,

@@ -71,7 +71,7 @@ class BuildProgress:
             self.speaking = int(event.total - event.done)
         elif event.stage is Stage.STARTED:
             self.speaking = 0
-            self.running.append(event.file)
+            self.running.append(event.file or "")
         elif event.stage is Stage.FINISHED:
             if event.file in self.running:
                 self.running.remove(event.file)

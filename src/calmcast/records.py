@@ -42,8 +42,9 @@ def outputs(course: Course) -> list[str]:
     from . import publish
 
     names = [*publish.NAMES]
-    if publish.cover_name(course):
-        names.append(publish.cover_name(course))
+    cover = publish.cover_name(course)
+    if cover:
+        names.append(cover)
     for t in course.tracks:
         names += [t.file, *(t.stem + suffix for suffix in SIDECARS)]
     return names
@@ -107,7 +108,7 @@ def look(course: Course, folder: Path, check_output: bool = False):
 
 def read_records(folder: Path) -> dict[str, dict]:
     """Return the records of the files built in `folder`, by file name."""
-    out = {}
+    out: dict[str, dict] = {}
     place = folder / RECORDS
     if not place.is_dir():
         return out

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 try:
     import resource
 except ImportError:  # not on Windows
-    resource = None
+    resource = None  # type: ignore[assignment]
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment

@@ -162,4 +162,4 @@ def _figure(value: float, unit: str) -> str:
 
 def transcript(timeline: Timeline) -> str:
     """Return the spoken text, a paragraph per paragraph of speech, as the USLT transcript."""
-    return "\n\n".join(" ".join(e.segment.text for e in para) for para in paragraphs(timeline))
+    return "\n\n".join(" ".join(e.text for e in para) for para in paragraphs(timeline))

@@ -69,11 +69,14 @@ def coerce_values(practice: Practice, values: dict[str, str] | None, shown: str)
             out[name] = low in ("true", "yes", "1")
         elif isinstance(default, (int, float)):
             try:
-                out[name] = int(raw) if isinstance(default, int) and raw.strip().isdigit() else None
-                if out[name] is None:
-                    out[name] = finite(raw, "value", -MAX_TEMPLATE_NUMBER, MAX_TEMPLATE_NUMBER)
-                elif abs(out[name]) > MAX_TEMPLATE_NUMBER:
-                    raise ValueError(f"{raw} is out of range")
+                number: float
+                if isinstance(default, int) and raw.strip().isdigit():
+                    number = int(raw)
+                    if abs(number) > MAX_TEMPLATE_NUMBER:
+                        raise ValueError(f"{raw} is out of range")
+                else:
+                    number = finite(raw, "value", -MAX_TEMPLATE_NUMBER, MAX_TEMPLATE_NUMBER)
+                out[name] = number
             except ValueError:
                 raise ScriptError(
                     f"--set {name}={raw[:40]}: expected a finite number "
@@ -116,7 +119,7 @@ def render_text(practice: Practice, context: dict, read: list[str] | None = None
         n = practice.front_matter_lines
         body = "{#" + "\n" * n + "#}" + "".join(lines[n:])
     env = environment(practice)
-    if read is not None:
+    if read is not None and isinstance(env.loader, _InsideLoader):
         env.loader.read = read
     try:
         template = env.from_string(body)

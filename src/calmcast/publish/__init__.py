@@ -68,7 +68,7 @@ def facts(result: Result, track: Track) -> dict:
         "chapters": [[start, title] for start, title in captions.chapter_marks(timeline)],
         "outline": captions.outline(timeline),
         "paragraphs": [
-            [[round(e.start / rate, 3), round(e.end / rate, 3), e.segment.text] for e in para]
+            [[round(e.start / rate, 3), round(e.end / rate, 3), e.text] for e in para]
             for para in paragraphs(timeline)
         ],
     }
@@ -123,8 +123,9 @@ def write_all(course: Course, folder: Path, records: dict[str, dict]) -> list[st
         )
     written = []
     files = contents(course, folder, records)
-    if cover_name(course):
-        files[cover_name(course)] = course.cover.read_bytes()
+    cover = cover_name(course)
+    if cover and course.cover:
+        files[cover] = course.cover.read_bytes()
     for name, body in files.items():
         if write_small(folder / name, body):
             written.append(name)

@@ -197,7 +197,7 @@ class Entry:
 
 
 def _crc(a: np.ndarray) -> int:
-    return zlib.crc32(np.ascontiguousarray(a).view(np.uint8))
+    return zlib.crc32(np.ascontiguousarray(a).data)
 
 
 def _atomic(path: Path, write) -> None:

@@ -79,7 +79,7 @@ class _Engine:
                 raise VoiceError(f"espeak-ng could not be started: {e}") from e
         lib = sys.modules.get("pyttsx3.drivers._espeak")
         if lib is not None:
-            lib.Synth = _exact_synth(lib)  # the driver calls it through the module
+            lib.Synth = _exact_synth(lib)  # type: ignore[attr-defined]  # called as lib.Synth
         self.done = threading.Event()
         self.errors: list[BaseException] = []
         self.engine.connect("finished-utterance", self._finished)
