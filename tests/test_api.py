@@ -108,6 +108,13 @@ def test_errors_say_where_as_fields(tmp_path):
         calmcast.ScriptError, e.value.file, 2, str(e.value))  # fmt: skip
 
 
+def test_a_length_out_of_reach_names_the_practice_file(tmp_path):
+    practice = write(tmp_path / "s.j2", SHORT)
+    with pytest.raises(calmcast.LengthError) as e:
+        calmcast.plan(practice, minutes=0.2, voice="fake:steady")
+    assert e.value.file == str(practice) and e.value.reason.startswith("12s is out of reach")
+
+
 def test_a_manifest_gives_every_problem_as_a_field(tmp_path):
     manifest = write(tmp_path / "c.toml", 'title = "C"\n[[track]]\npractice = "settling"\n'
                      'minutes = 0\nbed_level = 4\n')  # fmt: skip

@@ -329,3 +329,27 @@ def test_a_file_where_the_speech_cache_should_be_is_one_clear_line(tmp_path):
         "(set CALMCAST_CACHE to another place)"
     )
     assert not out.exists() and blocker.read_text() == "not a folder"
+
+
+def test_a_render_shows_its_progress_on_a_terminal_only(tmp_path):
+    import io
+
+    from calmcast.progress import Progress, RenderProgress, Stage
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    seen = Terminal()
+    with RenderProgress(stream=seen) as shown:
+        shown.report(Progress(Stage.SPEAKING, 3, 3))
+        shown.report(Progress(Stage.MIXING, 600, 600))
+    assert "speaking 3 of 3 lines" in seen.getvalue()
+    assert "mixing 10:00 of 10:00" in seen.getvalue()
+    assert seen.getvalue().endswith("\r\x1b[K")
+    piped = io.StringIO()
+    with RenderProgress(stream=piped) as shown:
+        shown.report(Progress(Stage.MIXING, 600, 600))
+    assert piped.getvalue() == ""
+    with RenderProgress(quiet=True, stream=Terminal()) as shown:
+        assert not shown.live

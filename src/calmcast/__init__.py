@@ -27,7 +27,7 @@ _WHERE = {
     "list_ambiences": "api", "list_bells": "api",
     "Settings": "api",
     "Plan": "session", "Result": "session",
-    "Built": "building",
+    "Built": "building", "Status": "building",
     "Progress": "progress", "Stage": "progress",
     "Practice": "model", "Variable": "model", "Timeline": "model", "Event": "model",
     "Speech": "model", "Pause": "model", "PauseKind": "model", "Bell": "model",
@@ -67,7 +67,7 @@ if TYPE_CHECKING:
         render,
         render_audio,
     )
-    from .building import Built
+    from .building import Built, Status
     from .errors import (
         AudioError,
         CalmcastError,

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 from .course import Checked, Course, Track
@@ -32,13 +33,24 @@ from .records import RECORD_VERSION, RECORDS, file_hash, look
 log = logging.getLogger(__name__)
 
 
+class Status(str, Enum):
+    """What a build did with one file."""
+
+    MADE = "made"
+    UP_TO_DATE = "up to date"  # its inputs unchanged and the file whole: left as it was
+    MISSING = "missing"  # another shard's to make
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True)
 class Built:
     """What happened to one file of a course in a build."""
 
     track: Track
     path: Path
-    status: str  # "made", "up to date" or "missing" (another shard's)
+    status: Status
     seconds: float = 0.0
     record: dict | None = None
 
@@ -120,13 +132,13 @@ def build(
     todo = []
     for t in course.tracks:
         if not force and t.file in fresh:
-            done[t.file] = Built(t, folder / t.file, "up to date", record=records[t.file])
+            done[t.file] = Built(t, folder / t.file, Status.UP_TO_DATE, record=records[t.file])
         elif t.file in mine and not index_only:
             todo.append(t)
         else:
-            done[t.file] = Built(t, folder / t.file, "missing")
-    if index_only and any(b.status == "missing" for b in done.values()):
-        missing = [f for f, b in done.items() if b.status == "missing"]
+            done[t.file] = Built(t, folder / t.file, Status.MISSING)
+    if index_only and any(b.status is Status.MISSING for b in done.values()):
+        missing = [f for f, b in done.items() if b.status is Status.MISSING]
         raise ConfigError(
             f"{folder}: {len(missing)} of {len(course.tracks)} files are missing or out of "
             f"date, so the feed and page cannot be written yet: {', '.join(missing[:6])}"
@@ -138,7 +150,7 @@ def build(
     ordered = [done[t.file] for t in course.tracks]
     if report:
         for item in ordered:
-            if item.status != "made":
+            if item.status is not Status.MADE:
                 report("done", item)
     if shard is None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -338,4 +350,4 @@ def make(track: Track, folder: str, stamp: str, language: str) -> Built:
         **publish.facts(result, track),
     }
     write_small(folder_path / RECORDS / f"{track.file}.json", json.dumps(record, indent=1))
-    return Built(track, out, "made", time.perf_counter() - started, record)
+    return Built(track, out, Status.MADE, time.perf_counter() - started, record)

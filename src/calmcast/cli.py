@@ -80,7 +80,10 @@ def render(ctx, practice, output, values, **given):
         output = default_output(practice)
     if tags["cover"] is not None:
         tags["cover"] = Path(tags["cover"])
-    result = do_render(request, Output(output, **tags))
+    from .progress import RenderProgress
+
+    with RenderProgress(quiet=ctx.obj["quiet"]) as shown:
+        result = do_render(request, Output(output, **tags), progress=shown.report)
     if not ctx.obj["quiet"]:
         voice = (
             f"voice {result.voice_loudness:.1f} LUFS, "

@@ -67,7 +67,8 @@ def plan(
     texts = [s.text for s in script.speech]
     speech = speak(voice, texts, voice_chain(request.mix), cache or SpeechCache(), heard)
     target = None if minutes is None else round(minutes * 60 * rate)
-    timeline = fit(segments, [u.length(rate) for u in speech], rate, target, name=practice.name)
+    timeline = fit(segments, [u.length(rate) for u in speech], rate, target, name=practice.name,
+                   file=practice.path)  # fmt: skip
     if request.interval_bell:
         timeline = with_interval_bells(timeline, request.interval_bell, bell)
     return Plan(practice, script, voice, timeline, speech, bells, request)

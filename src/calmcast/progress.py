@@ -36,12 +36,45 @@ class Progress:
     done: float = 0
     total: float = 0
     file: str | None = None  # in a build: the track's file
-    status: str | None = None  # when a track finishes: made, up to date, missing
+    status: str | None = None  # when a track finishes: a building.Status (made, up to date, ...)
 
     @property
     def fraction(self) -> float:
         """Return how much of this stage is done, 0 to 1."""
         return min(1.0, self.done / self.total) if self.total else 0.0
+
+
+class RenderProgress:
+    """A render's status line on stderr, drawn only on a terminal: speaking, then mixing."""
+
+    def __init__(self, quiet: bool = False, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.live = not quiet and self.stream.isatty()
+        self.drawn = 0.0
+
+    def __enter__(self) -> RenderProgress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live and self.drawn:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+    def report(self, event: Progress) -> None:
+        now = time.monotonic()
+        if not self.live or (now - self.drawn < 0.1 and event.fraction < 1):
+            return
+        self.drawn = now
+        if event.stage is Stage.SPEAKING:
+            line = f"speaking {event.done:.0f} of {event.total:.0f} lines"
+        else:
+            line = f"mixing {_minutes(event.done)} of {_minutes(event.total)}"
+        self.stream.write("\r\x1b[K" + line)
+        self.stream.flush()
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
 
 
 class BuildProgress:

@@ -79,6 +79,7 @@ def fit(
     rate: int,
     target: int | None = None,
     name: str = "practice",
+    file: str | None = None,
 ) -> Timeline:
     """Return the timeline of `segments` lasting exactly `target` samples (or its shortest)."""
     lo, hi = reach(segments, speech_samples, rate)
@@ -86,10 +87,11 @@ def fit(
         target = lo
     if not lo <= target <= hi:
         longest = "any length" if math.isinf(hi) else format_duration(hi / rate)
-        raise LengthError(
-            f"{name}: {format_duration(target / rate)} is out of reach: with this voice it "
-            f"can last from {format_duration(lo / rate)} to {longest}"
+        reason = (
+            f"{format_duration(target / rate)} is out of reach: with this voice it can last "
+            f"from {format_duration(lo / rate)} to {longest}"
         )
+        raise LengthError(f"{name}: {reason}", file=file, reason=reason)
     pauses = [seg for seg in segments if isinstance(seg, Pause)]
     extra = iter(share(pauses, target - lo, rate))
     speech = iter(speech_samples)
