@@ -269,7 +269,7 @@ def test_writes_through_a_symlink_and_keeps_the_file_s_permissions(tmp_path):
     real.chmod(0o600)
     link = tmp_path / "link.mp3"
     link.symlink_to("real.mp3")
-    proc = run_cli("render", SAMPLE, "--voice", "espeak:en-gb", "--minutes", "5", "-o", str(link))
+    proc = run_cli("render", SAMPLE, "--voice", "espeak:en-gb", "--minutes", "2", "-o", str(link))
     assert proc.returncode == 0, proc.stderr
     assert link.is_symlink() and os.readlink(link) == "real.mp3"
     assert real.stat().st_mode & 0o777 == 0o600
@@ -282,10 +282,10 @@ def test_dash_streams_the_mp3_to_stdout(tmp_path):
     import sys
 
     run = [sys.executable, "-m", "calmcast", "render", SAMPLE, "--voice", "espeak:en-gb",
-           "--minutes", "5", "-o", "-"]  # fmt: skip
+           "--minutes", "2", "-o", "-"]  # fmt: skip
     proc = subprocess.run(run, capture_output=True, cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout[:3] == b"ID3" and b"stdout: 5:00" in proc.stderr
+    assert proc.stdout[:3] == b"ID3" and b"stdout: 2:00" in proc.stderr
     (tmp_path / "piped.mp3").write_bytes(proc.stdout)
     lufs, peak = ebur128(tmp_path / "piped.mp3")
     printed = float(proc.stderr.split(b"programme ")[1].split()[0])
@@ -312,7 +312,7 @@ def test_a_killed_render_s_part_file_is_swept_by_the_next(tmp_path, existing):
     assert len(left) == 1 and left[0].endswith(".part.mp3"), left
     assert existing.read_bytes() == b"an earlier render"
     again = run_cli(
-        "render", SAMPLE, "--minutes", "5", "--voice", "espeak:en-gb", "-o", str(existing)
+        "render", SAMPLE, "--minutes", "2", "--voice", "espeak:en-gb", "-o", str(existing)
     )
     assert again.returncode == 0, again.stderr
     assert sorted(os.listdir(existing.parent)) == ["session.mp3"]

@@ -5,6 +5,7 @@ listener's choices reading naturally wherever they appear."""
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import sys
 from pathlib import Path
@@ -251,3 +252,39 @@ def test_example_course_uses_the_practices_as_they_are_declared():
             assert set(values) <= {v.name for v in practice.variables}, track["title"]
             p = planned(track["practice"], minutes, tuple(sorted(values.items())))
             assert p.timeline.length == round(minutes * 60 * p.timeline.sample_rate)
+
+
+def _bells(p) -> list[tuple[float, str]]:
+    rate = p.timeline.sample_rate
+    return [(e.start / rate, e.segment.name) for e in p.timeline.events
+            if isinstance(e.segment, Bell)]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["settling", "soften-soothe-allow", "silent-sit"])
+def test_the_session_bell_replaces_the_practices_bells(name):
+    default = load_practice(name).minutes
+    plain = _bells(calmcast.plan(name, minutes=default, voice=VOICE, ambience=None))
+    gong = _bells(calmcast.plan(name, minutes=default, voice=VOICE, ambience=None, bell="gong"))
+    assert {n for _, n in plain} == {"bowl"}
+    # The same strikes, none added (the last may come earlier: a gong needs longer to ring out).
+    assert len(gong) == len(plain) and gong[0][0] == plain[0][0]
+    assert {n for _, n in gong} == {"gong"}
+
+
+def test_bell_none_silences_every_bell():
+    for name in ("settling", "silent-sit"):
+        p = calmcast.plan(name, minutes=10, voice=VOICE, ambience=None, bell="none",
+                          values={"interval": "5"} if name == "silent-sit" else {})  # fmt: skip
+        assert _bells(p) == [] and p.bells == {}
+        assert p.timeline.length == 10 * 60 * p.timeline.sample_rate
+    with pytest.raises(calmcast.ConfigError, match="--interval-bell has none to strike"):
+        calmcast.plan("silent-sit", bell="none", interval_bell="5m", voice=VOICE)
+
+
+def test_a_timer_and_the_silent_sits_own_intervals_never_strike_twice_at_once():
+    p = calmcast.plan("silent-sit", minutes=20, voice=VOICE, ambience=None,
+                      values={"interval": "5"}, interval_bell="5m")  # fmt: skip
+    times = [t for t, _ in _bells(p)]
+    assert all(b - a >= 10 for a, b in itertools.pairwise(times)), times
+    # Counted from the opening bell, the timer's bells fall on the sit's own intervals.
+    assert [round(t - times[0], 3) for t in times[1:-1]] == [300, 600, 900]

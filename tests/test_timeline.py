@@ -9,7 +9,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from calmcast.errors import LengthError
-from calmcast.model import Bell, Chapter, Pause, Speech
+from calmcast.model import Bell, Chapter, Event, Pause, Speech, Timeline
 from calmcast.timeline import fit, reach, ring_out, share
 
 RATE = 1000  # samples a second: small numbers, same arithmetic
@@ -141,3 +141,20 @@ def test_ring_out_makes_room_for_a_closing_bell():
     segs = ring_out([Speech("x"), Bell("bowl"), Pause(4, 4, kind="lead-out")], {"bowl": 20.0})
     assert segs[-1] == Pause(16, 16, kind="ring-out")
     assert ring_out([Bell("bowl"), Speech("x"), Pause(4, 4)], {"bowl": 20.0})[-1] == Pause(4, 4)
+
+
+def test_interval_bells_count_from_the_opening_bell_and_keep_clear_of_other_bells():
+    from calmcast.timeline import BELL_CLEARANCE, with_interval_bells
+
+    rate = 100
+    events = (Event(Pause(3, 3), 0, 300), Event(Bell("bowl"), 300, 0),
+              Event(Pause(600, 600), 300, 60_000), Event(Bell("chime"), 30_300, 0),
+              Event(Bell("bowl"), 60_300, 0))  # fmt: skip
+    timeline = Timeline(events, 70_000, rate)
+    got = with_interval_bells(timeline, 100, "gong")
+    strikes = [(e.start, e.segment.name) for e in got.events if isinstance(e.segment, Bell)]
+    # From the opening bell at 3 s, every 100 s: 103, 203, 303 (the chime's place: not
+    # struck again), 403, 503, 603 is the closing bell's, and none in the last 30 s.
+    assert strikes == [(300, "bowl"), (10_300, "gong"), (20_300, "gong"), (30_300, "chime"),
+                       (40_300, "gong"), (50_300, "gong"), (60_300, "bowl")]  # fmt: skip
+    assert BELL_CLEARANCE == 10.0

@@ -329,8 +329,7 @@ def problems_of(course: Course, found: dict | None = None) -> list[str]:
                 found[t.file] = Checked(script.sources, tuple(s.text for s in script.speech))
             if r.ambience:
                 sounds.find(r.ambience, "ambience")
-            if r.bell:
-                sounds.find(r.bell, "bell")
+            sounds.bell_file(r.bell)
         except CalmcastError as e:
             problems.append(f"track {t.number} ({t.file}): {e.format_message()}")
     return problems
@@ -353,7 +352,7 @@ def fingerprint(course: Course, track: Track, read: tuple[str, ...] | None = Non
     root = course.path.parent.resolve()
     files = {
         "ambience": sounds.find(r.ambience, "ambience") if r.ambience else None,
-        "bell": sounds.find(r.bell, "bell") if r.bell else None,
+        "bell": sounds.bell_file(r.bell),
         "cover": track.tags.get("cover"),
     }
     ambience, bell = files["ambience"], files["bell"]

@@ -18,6 +18,7 @@ from .errors import ConfigError
 from .limits import MAX_SESSION, MIN_BELL_INTERVAL, finite
 from .mix import Levels, Mixer, anchor, codec_sample, voice_chain
 from .mix import check as check_levels
+from .model import Bell
 from .practice import find_practice, load_practice
 from .progress import Progress, Stage
 from .script import render_script
@@ -50,16 +51,23 @@ def plan(
     minutes = request.minutes if request.minutes is not None else practice.minutes
     script = render_script(practice, minutes, request.values, language=voice.language)
 
-    # Every bell and the bed must exist before anything is spoken.
-    bell = request.bell or sounds.DEFAULT_BELL
-    names = bell_names(script.segments, bell, session_bell=bool(request.bell or request.interval_bell))
+    # Every bell and the bed must exist before anything is spoken. A bare [bell] is the
+    # session's bell; `--bell none` silences the script's bells, named ones too.
+    body = script.segments
+    if sounds.silenced(request.bell):
+        if request.interval_bell:
+            raise ConfigError("--bell none strikes no bell, so --interval-bell has none to strike")
+        body = tuple(seg for seg in body if not isinstance(seg, Bell))
+    session_bell = request.bell if request.bell and not sounds.silenced(request.bell) else None
+    bell = session_bell or sounds.DEFAULT_BELL
+    names = bell_names(body, bell, session_bell=bool(session_bell or request.interval_bell))
     bells: dict[str | None, sounds.Sound] = {
         name: sounds.load(name, "bell", rate, channels) for name in sorted(names)
     }
     if request.ambience:
         sounds.load(request.ambience, "ambience", rate, channels)
-    segments = frame(script.segments, practice.timing, bell, lambda name: bells[name].ring,
-                     open_and_close=bool(request.bell))  # fmt: skip
+    segments = frame(body, practice.timing, bell, lambda name: bells[name].ring,
+                     open_and_close=bool(session_bell))  # fmt: skip
 
     heard = None
     if progress:
@@ -213,8 +221,7 @@ def _say_what_the_limiter_did(mixer: Mixer) -> None:
 
 def _inputs(request: Request, output: Output) -> list[Path]:
     """Return the files a render reads, which its output must not be."""
-    found = [find_practice(request.practice), output.cover]
-    for ref, kind in ((request.ambience, "ambience"), (request.bell, "bell")):
-        if ref:
-            found.append(sounds.find(ref, kind))
+    found = [find_practice(request.practice), output.cover, sounds.bell_file(request.bell)]
+    if request.ambience:
+        found.append(sounds.find(request.ambience, "ambience"))
     return [f for f in found if f is not None]

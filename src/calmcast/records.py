@@ -68,9 +68,10 @@ def check_folder(course: Course, folder: Path, found: dict[str, Checked]) -> Non
     for t in course.tracks:
         inputs |= {Path(f).resolve() for f in found[t.file].sources}
         r = t.request
-        for ref, kind in ((r.ambience, "ambience"), (r.bell, "bell")):
-            if ref:
-                inputs.add(sounds.find(ref, kind).resolve())
+        for sound in (sounds.find(r.ambience, "ambience") if r.ambience else None,
+                      sounds.bell_file(r.bell)):  # fmt: skip
+            if sound is not None:
+                inputs.add(sound.resolve())
         if t.tags.get("cover"):
             inputs.add(Path(t.tags["cover"]).resolve())
     for name in [RECORDS, *outputs(course)]:

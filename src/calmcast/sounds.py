@@ -63,6 +63,18 @@ def bells() -> dict[str, Path]:
 
 
 DEFAULT_BELL = "bowl"
+#: `--bell none`: no bell at all, the script's own bells silenced too.
+NO_BELL = "none"
+
+
+def silenced(ref: str | None) -> bool:
+    """Return whether a session's bell setting asks for no bells at all."""
+    return ref is not None and ref.strip().lower() == NO_BELL
+
+
+def bell_file(ref: str | None) -> Path | None:
+    """Return the file of the session's bell setting, None for the default or for none."""
+    return None if ref is None or silenced(ref) else find(ref, "bell")
 
 
 def find(ref: str, kind: str) -> Path:

@@ -175,12 +175,25 @@ def bell_names(body: Sequence[Segment], bell: str, *, session_bell: bool) -> set
     return names | {bell} if session_bell else names
 
 
+#: An interval bell falling this near another bell (seconds) is not struck: never two at once.
+BELL_CLEARANCE = 10.0
+
+
 def with_interval_bells(timeline: Timeline, every: float, name: str | None) -> Timeline:
-    """Return the timeline with a bell every `every` seconds, none in the last 30 s."""
+    """Return the timeline with a bell every `every` seconds from the opening bell.
+
+    Counted from the first bell struck before any speech (else from the start), none in the
+    last 30 s, and none within BELL_CLEARANCE of a bell the session already strikes there.
+    """
     rate = timeline.sample_rate
     step = round(every * rate)
-    marks = range(step, timeline.length - 30 * rate, step) if step > 0 else range(0)
-    bells = [Event(Bell(name), t, 0) for t in marks]
+    struck = [e.start for e in timeline.events if isinstance(e.segment, Bell)]
+    first_speech = next((e.start for e in timeline.events if isinstance(e.segment, Speech)),
+                        timeline.length)  # fmt: skip
+    origin = struck[0] if struck and struck[0] <= first_speech else 0
+    clear = BELL_CLEARANCE * rate
+    marks = range(origin + step, timeline.length - 30 * rate, step) if step > 0 else range(0)
+    bells = [Event(Bell(name), t, 0) for t in marks if all(abs(t - s) >= clear for s in struck)]
     events = sorted([*timeline.events, *bells], key=lambda e: e.start)
     return Timeline(tuple(events), timeline.length, rate)
 
