@@ -15,6 +15,7 @@ import pytest
 import calmcast
 from calmcast.model import Bell, Chapter, Pause, Speech
 from calmcast.practice import builtin_practices, load_practice
+from calmcast.script import render_script
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -200,17 +201,23 @@ def test_loving_kindness_round_for_someone_difficult_is_optional():
     assert 0.15 <= figures(with_round)["speech"] <= 0.60
 
 
-@pytest.mark.parametrize(
-    ("colour", "phrase"), [("soft blue", "a soft blue light"), ("amber", "an amber light")]
-)
+@pytest.mark.parametrize(("colour", "phrase"), [
+    ("soft blue", "Perhaps a soft blue light."), ("amber", "Perhaps an amber light."),
+    ("Emerald", "Perhaps an Emerald light."), ("pale blue light", "Perhaps a pale blue light."),
+    ("twilight", "Perhaps a twilight light."), (" rose pink ", "Perhaps a rose pink light."),
+])  # fmt: skip
 def test_compassionate_colour_speaks_the_chosen_colour(colour, phrase):
-    p = planned("compassionate-colour", 12, (("colour", colour),))
-    assert any(phrase in line for line in spoken(p))
+    text = render_script(load_practice("compassionate-colour"), 12, {"colour": colour}).text
+    assert phrase in " ".join(text.split())
 
 
-def test_compassionate_being_speaks_the_listeners_own_being():
-    p = planned("compassionate-being", 15, (("being", "my grandmother"),))
-    assert any("Perhaps my grandmother." in line for line in spoken(p))
+@pytest.mark.parametrize(("being", "phrase"), [
+    ("my grandmother", "Perhaps your grandmother."), ("My old teacher", "Perhaps your old teacher."),
+    ("a warm golden light", "Perhaps a warm golden light."),
+])  # fmt: skip
+def test_compassionate_being_speaks_the_listeners_own_being(being, phrase):
+    text = render_script(load_practice("compassionate-being"), 15, {"being": being}).text
+    assert phrase in " ".join(text.split())
 
 
 @pytest.mark.parametrize(

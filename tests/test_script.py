@@ -349,3 +349,14 @@ def test_any_script_text_renders_or_raises_calmcast_s_own_error(text):
 
     with contextlib.suppress(ScriptError):
         render_script(practice_from_source(text))
+
+
+@pytest.mark.parametrize(("text", "sentences"), [
+    ("Dr. Neff teaches this. Breathe.", ["Dr. Neff teaches this.", "Breathe."]),
+    ("Ask Mrs. Lee, e.g. your neighbour. Rest.", ["Ask Mrs. Lee, e.g. your neighbour.", "Rest."]),
+    ("Walk to St. Mary's. Then sit.", ["Walk to St. Mary's.", "Then sit."]),
+    ("I am drawn. Rest.", ["I am drawn.", "Rest."]),  # "drawn." is not "Dr."
+])  # fmt: skip
+def test_an_abbreviation_does_not_end_a_sentence(text, sentences):
+    segs = render_script(practice_from_source(text + "\n")).segments
+    assert [s.text for s in segs if isinstance(s, Speech)] == sentences

@@ -113,6 +113,8 @@ def _chapter(m: Found) -> Chapter:
 
 _MARKER = re.compile(r"\[([^\[\]\n]*)\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)]*\s+")
+#: A full stop after these is an abbreviation's, not a sentence's end ("Dr. Neff").
+_ABBREVIATION = re.compile(r"(?:^|[\s(\"'“‘])(?:Dr|Mr|Mrs|Ms|Mx|St|Prof|Fr|Sr|e\.g|i\.e|cf|vs)\.$")
 
 #: Sources up to this size map each segment to its own line by its text; longer ones by the
 #: line it renders on (a search per segment would make parsing quadratic).
@@ -213,6 +215,8 @@ class _Parser:
     def _sentences(chunk: str, offset: int) -> Iterator[tuple[str, int]]:
         pos = 0
         for m in _SENTENCE_END.finditer(chunk):
+            if _ABBREVIATION.search(chunk, max(pos, m.start() - 6), m.start()):
+                continue
             piece = chunk[pos : m.start()] + chunk[m.start() : m.end()].strip()
             if piece.strip():
                 yield " ".join(piece.split()), offset + pos + (len(piece) - len(piece.lstrip()))
