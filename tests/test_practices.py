@@ -295,3 +295,17 @@ def test_a_timer_and_the_silent_sits_own_intervals_never_strike_twice_at_once():
     assert all(b - a >= 10 for a, b in itertools.pairwise(times)), times
     # Counted from the opening bell, the timer's bells fall on the sit's own intervals.
     assert [round(t - times[0], 3) for t in times[1:-1]] == [300, 600, 900]
+
+
+#: The practices that turn towards difficult feelings.
+TOWARDS_DIFFICULTY = ["soften-soothe-allow", "compassionate-enquiry", "self-compassion-break",
+                      "mandala-of-compassion", "compassionate-being", "loving-kindness"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", TOWARDS_DIFFICULTY)
+def test_the_safety_line_is_said_once_at_every_length(name):
+    practice = load_practice(name)
+    for minutes in range(int(practice.min_minutes), int(practice.max_minutes) + 1):
+        text = " ".join(render_script(practice, minutes, {}).text.split())
+        assert text.count("You can stop at any time.") == 1, (name, minutes)
+        assert "If anything becomes too much, you can open your eyes" in text
