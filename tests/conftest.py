@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,13 @@ import pytest
 
 from calmcast.voices import VoiceInfo, register_backend
 from calmcast.voices.cache import SpeechCache
+
+# A shell starts background jobs with SIGINT ignored, and Python then never turns Ctrl-C into
+# KeyboardInterrupt. The tests that interrupt calmcast need the terminal's behaviour in the
+# processes they start, however the test run itself was started: a handler (unlike an
+# ignored signal) is reset to the default in every child.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).resolve().parents[1]
