@@ -190,9 +190,11 @@ def test_interrupted_render_leaves_nothing(tmp_path, existing, signum):
     )
 
 
-@pytest.mark.parametrize(("args", "most"), [(["--loudness", "-12"], "-13"),
-                                            (["--loudness", "-15", "--channels", "1"], "-16"),
-                                            (["--loudness", "-13.5", "--bitrate", "64k"], "-14")])  # fmt: skip
+@pytest.mark.parametrize(("args", "most"), [
+    (["--loudness", "-12"], "at most -14 LUFS in stereo at 128k"),
+    (["--loudness", "-16", "--channels", "1"], "at most -17 LUFS in mono at 128k"),
+    (["--loudness", "-14", "--bitrate", "64k"], "at most -15 LUFS in stereo at 64k"),
+])  # fmt: skip
 def test_a_voice_too_loud_to_stay_calm_is_refused_before_any_work(tmp_path, args, most):
     out = tmp_path / "loud.mp3"
     proc = run_cli("render", SAMPLE, "--voice", "fake:steady", *args, "-o", str(out))

@@ -157,8 +157,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("fade_in", length(0, 600), 3.0, "Bed fade-in.", "LENGTH", part="mix"),
     Setting("fade_out", length(0, 600), 6.0, "Bed fade-out.", "LENGTH", part="mix"),
     Setting("loudness", number(-30, -10), -16.0,
-            "Loudness of the voice, LUFS, measured on the speech alone; at most -13.5 "
-            "(mono -16.5).", "LUFS", part="mix"),
+            "Loudness of the voice, LUFS, measured on the speech alone; at most -14 "
+            "(mono -17) at 128k.", "LUFS", part="mix"),
     Setting("sample_rate", choice(*SAMPLE_RATES), 44100, "Sample rate of the MP3, Hz.", "HZ",
             part="mix", choices=SAMPLE_RATES),
     Setting("channels", choice(1, 2), 2, "1 for mono, 2 for stereo.", "N", part="mix",
