@@ -25,17 +25,24 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class FakeVoice:
-    """Speaks no words: a tone of exactly 40 ms per character, for timing arithmetic."""
+    """Speaks no words: a tone of exactly 40 ms per character, for timing arithmetic.
 
-    name = "fake:steady"
+    `fake:slow` takes 90 ms a character, slower than the real voices here (espeak-ng's en-gb
+    speaks about 64, Piper's joe about 78), for the shortest length a practice can reach.
+    """
+
     language = "en"
     sample_rate = 22050
 
+    def __init__(self, name: str = "fake:steady") -> None:
+        self.name = name
+        self.per_second = 25 if name == "fake:steady" else 1000 / 90
+
     def cache_key(self) -> str:
-        return "fake|steady"
+        return self.name.replace(":", "|")
 
     def synthesize(self, text: str) -> np.ndarray:
-        n = len(text) * self.sample_rate // 25
+        n = int(len(text) * self.sample_rate / self.per_second)
         t = np.arange(n) / self.sample_rate
         # Never near zero, so trimming leaves the length alone.
         return (0.2 + 0.1 * np.cos(2 * np.pi * 220 * t)).astype(np.float32)
@@ -48,10 +55,13 @@ class FakeBackend:
         return True
 
     def voices(self):
-        return [VoiceInfo("fake:steady", "en", "a steady tone", neural=False)]
+        return [
+            VoiceInfo("fake:steady", "en", "a steady tone", neural=False),
+            VoiceInfo("fake:slow", "en", "a slow steady tone", neural=False),
+        ]
 
     def open(self, voice_id, rate, pitch):
-        return FakeVoice()
+        return FakeVoice(voice_id if voice_id == "fake:slow" else "fake:steady")
 
 
 register_backend(FakeBackend())
@@ -201,3 +211,18 @@ def ffprobe_duration(path) -> float:
     out = subprocess.run([probe, "-v", "error", "-show_entries", "format=duration", "-of",
                           "csv=p=0", str(path)], capture_output=True, text=True, check=True)  # fmt: skip
     return float(out.stdout.strip())
+
+
+def load_script_file(name: str):
+    """Return the Python program scripts/NAME (no suffix) imported as a module."""
+    import importlib.machinery
+    import importlib.util
+
+    path = ROOT / "scripts" / name
+    loader = importlib.machinery.SourceFileLoader(name.replace("-", "_"), str(path))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[loader.name] = module
+    loader.exec_module(module)
+    return module

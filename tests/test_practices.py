@@ -16,6 +16,7 @@ import calmcast
 from calmcast.model import Bell, Chapter, Pause, Speech
 from calmcast.practice import builtin_practices, load_practice
 from calmcast.script import render_script
+from conftest import load_script_file
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -121,7 +122,7 @@ def test_plan_lasts_exactly_the_minutes_asked(name, minutes):
 @pytest.mark.parametrize(("name", "minutes"), GUIDED_CASES)
 def test_speech_and_silence_are_in_balance(name, minutes):
     f = figures(planned(name, minutes))
-    assert 0.15 <= f["speech"] <= 0.60, f"speech is {f['speech']:.1%} of the session"
+    assert 0.10 <= f["speech"] <= 0.60, f"speech is {f['speech']:.1%} of the session"
     assert f["pause"] <= 1 / 3, f"one pause is {f['pause']:.1%} of the session"
 
 
@@ -134,7 +135,7 @@ def test_no_long_stretch_of_speech_without_a_rest(name, minutes):
 def test_several_elastic_pauses_share_the_spare_time(name, minutes):
     p = planned(name, minutes)
     elastic = [seg for seg in p.script.segments if isinstance(seg, Pause) and seg.elastic]
-    assert len(elastic) >= 8
+    assert len(elastic) >= (6 if minutes < 8 else 8)
     assert len(chapters(p)) >= 4
     assert chapters(p)[0] == "Arriving" and chapters(p)[-1] == "Returning"
 
@@ -307,5 +308,79 @@ def test_the_safety_line_is_said_once_at_every_length(name):
     practice = load_practice(name)
     for minutes in range(int(practice.min_minutes), int(practice.max_minutes) + 1):
         text = " ".join(render_script(practice, minutes, {}).text.split())
-        assert text.count("You can stop at any time.") == 1, (name, minutes)
-        assert "If anything becomes too much, you can open your eyes" in text
+        assert text.count("You are in charge of this practice.") == 1, (name, minutes)
+        assert re.search(r"open your eyes, feel your feet.*stop at any time", text)
+        assert "Strong feelings" in text and "they pass." in text
+
+
+# How length shapes a session (the rules docs/practices.md shows in its table).
+SHAPES = load_script_file("practice-table")
+#: Every practice can be had this short, or shorter.
+SHORTEST = {"self-compassion-break": 3, "mandala-of-compassion": 8, "silent-sit": 1}
+#: And this long, or longer.
+LONGEST = {"settling": 45, "silent-sit": 45}
+
+
+@pytest.mark.parametrize("name", PRACTICES)
+def test_every_practice_can_be_had_at_common_lengths(name):
+    practice = load_practice(name)
+    assert practice.min_minutes <= SHORTEST.get(name, 5)
+    assert (practice.max_minutes or 999) >= LONGEST.get(name, 30)
+
+
+def _walk(name: str, voice: str) -> list[str]:
+    practice = load_practice(name)
+    missed = []
+    for minutes in range(int(practice.min_minutes), int(practice.max_minutes or 45) + 1):
+        try:
+            p = calmcast.plan(name, minutes=minutes, voice=voice, ambience=None)
+        except calmcast.LengthError as e:
+            missed.append(f"{minutes}: {e.reason}")
+            continue
+        assert p.timeline.length == minutes * 60 * p.timeline.sample_rate
+    return missed
+
+
+@pytest.mark.parametrize(("name", "voice"), [
+    pytest.param(n, v, marks=() if (n, v) == ("self-compassion-break", "fake:steady") else
+                 pytest.mark.slow)
+    for n in PRACTICES for v in ("fake:steady", "fake:slow")
+])  # fmt: skip
+def test_every_whole_minute_of_the_range_plans_with_a_fast_and_a_slow_voice(name, voice):
+    assert _walk(name, voice) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", GUIDED)
+def test_length_shapes_the_session_with_the_real_voice(name):
+    shapes = {m: SHAPES.measure(name, m, VOICE) for m in (5, 10, 30) if m >= SHORTEST.get(name, 5)}
+    # Longer sessions mostly mean longer silences: the words grow slowly with the length.
+    assert shapes[30].speech <= 1.6 * shapes[10].speech
+    assert shapes[30].longest_silence >= 180
+    if 5 in shapes:
+        assert shapes[5].framing_share <= 0.25
+
+
+def test_the_shape_of_a_session_is_measured_from_its_timeline():
+    p = calmcast.plan("settling", minutes=5, voice="fake:steady", ambience=None)
+    s = SHAPES.shape(p)
+    tl, rate = p.timeline, p.timeline.sample_rate
+    assert s.total == 300
+    assert s.speech == sum(e.length for e in tl.events if isinstance(e.segment, Speech)) / rate
+    # Silences between two sounds: the longest is at least the longest single pause, and
+    # no silence holds speech or a bell.
+    longest = max(e.length for e in tl.events if isinstance(e.segment, Pause)) / rate
+    assert longest <= s.longest_silence < s.total - s.speech
+    (_, _, first_end), *_, (last, last_start, _) = tl.chapters
+    assert last == "Returning"
+    assert s.framing == (first_end + tl.length - last_start) / rate
+
+
+def test_the_practices_table_in_the_docs_is_the_scripts_own():
+    doc = SHAPES.DOC.read_text(encoding="utf-8")
+    table = doc.split(SHAPES.BEGIN)[1].split(SHAPES.END)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    assert sorted(r.split("`")[1] for r in rows) == sorted(PRACTICES)
+    for row in rows:
+        name = row.split("`")[1]
+        assert f"| {load_practice(name).min_minutes:g} min |" in row, row
