@@ -205,6 +205,8 @@ BAD = {  # a value each setting refuses, written as TOML and as a command-line a
     "channels": ("3", "3"), "bitrate": ('"999k"', "999k"), "title": ('"a\\tb"', "a\tb"),
     "artist": ('"a\\tb"', "a\tb"), "album": ('"a\\tb"', "a\tb"),
     "cover": ('"a\\tb"', "a\tb"), "id3": ("5", "5"),
+    "bells": ('["0", "later"]', "0,later"), "strikes": ('"many"', "many"),
+    "delay": ('"20m"', "20m"), "end_bell": ('"a\\tb"', "a\tb"),
 }  # fmt: skip
 
 

@@ -384,3 +384,89 @@ def test_the_practices_table_in_the_docs_is_the_scripts_own():
     for row in rows:
         name = row.split("`")[1]
         assert f"| {load_practice(name).min_minutes:g} min |" in row, row
+
+
+# The timer: bell times, strikes, a start delay and a distinct end bell.
+
+
+def _timer(name="silent-sit", minutes=30, **options):
+    return calmcast.plan(name, minutes=minutes, voice=VOICE, ambience=None, **options)
+
+
+def test_bells_at_the_times_asked_counted_from_the_opening_bell():
+    p = _timer(bells="0,10m,25m")
+    times = [t for t, _ in _bells(p)]
+    opening, *between, closing = times
+    # 0 is the opening bell itself, not a second bell at the same moment.
+    assert [round(t - opening, 3) for t in between] == [600, 1500]
+    assert closing > opening + 1500 + 10
+    assert p.timeline.length == 30 * 60 * p.timeline.sample_rate
+
+
+def test_bell_times_come_as_a_list_too_and_are_checked_before_any_audio():
+    from calmcast.settings import parse
+
+    # A manifest gives a list; the command line a comma list.
+    assert parse("bells", ["25m", 0, "10m"]) == parse("bells", "25m, 0,10m") == (0, 600, 1500)
+    p = _timer(minutes=20, bells=["10m"])
+    assert [round(t - _bells(p)[0][0]) for t, _ in _bells(p)][1] == 600
+    with pytest.raises(calmcast.ConfigError, match=r"--bells 25m is too late: this 20m session"):
+        _timer(minutes=20, bells="0,25m")
+    with pytest.raises(calmcast.ConfigError, match="bells: .soon. is not a duration"):
+        _timer(bells="0,soon")
+
+
+def test_every_bell_struck_three_times_four_seconds_apart():
+    one, three = _timer(minutes=20, interval_bell="5m"), _timer(
+        minutes=20, interval_bell="5m", strikes=3
+    )
+    assert len(_bells(three)) == 3 * len(_bells(one))
+    times = [t for t, _ in _bells(three)]
+    for k in range(0, len(times), 3):
+        assert [round(b - a, 3) for a, b in itertools.pairwise(times[k : k + 3])] == [4.0, 4.0]
+    # The strikes of one bell are one bell: the groups keep the timer's spacing.
+    assert [round(t - times[0], 3) for t in times[3:-3:3]] == [300, 600, 900]
+    assert three.timeline.length == 20 * 60 * three.timeline.sample_rate
+    # A guided practice's own bells are struck three times too, and its words keep clear.
+    guided = _timer("settling", minutes=10, strikes=3)
+    assert len(_bells(guided)) == 6
+    first_words = next(e.start for e in guided.timeline.events if isinstance(e.segment, Speech))
+    assert first_words / guided.timeline.sample_rate > _bells(guided)[2][0]
+
+
+def test_a_start_delay_is_silence_before_the_first_bell_and_the_length_holds():
+    p = _timer(minutes=10, delay="10s", interval_bell="5m")
+    (first, _), (interval, _), *_ = _bells(p)
+    assert first == 10.0 and interval == 310.0
+    assert p.timeline.length == 10 * 60 * p.timeline.sample_rate
+    assert _bells(_timer("settling", minutes=5, delay=0))[0][0] == 0.0
+
+
+@pytest.mark.parametrize("name", ["silent-sit", "settling", "loving-kindness"])
+def test_the_end_bell_is_struck_at_the_end_only(name):
+    p = _timer(name, minutes=10, end_bell="gong", interval_bell="4m")
+    names = [n for _, n in _bells(p)]
+    assert names[-1] == "gong" and set(names[:-1]) == {"bowl"}
+    assert p.timeline.length == 10 * 60 * p.timeline.sample_rate
+    # The gong rings longer than the bowl: it is struck early enough to ring out.
+    last = _bells(p)[-1][0]
+    assert last + p.bells["gong"].ring <= 10 * 60
+
+
+def test_timer_options_on_the_command_line_and_their_mistakes(tmp_path):
+    from conftest import run_cli
+
+    proc = run_cli("plan", "silent-sit", "--minutes", "12", "--bells", "0,5m", "--strikes",
+                   "2", "--end-bell", "gong", "--delay", "5s", "--json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    rows = json.loads(proc.stdout)
+    events = rows["events"] if isinstance(rows, dict) else rows
+    bells = [(r["start"], r.get("name") or r.get("text")) for r in events if r["kind"] == "bell"]
+    assert [round(t, 3) for t, _ in bells[:4]] == [5.0, 9.0, 305.0, 309.0]
+    for bad, says in [(("--strikes", "0"), "--strikes"), (("--strikes", "2.5"), "whole number"),
+                      (("--delay", "20m"), "--delay"), (("--bells", ""), "--bells")]:  # fmt: skip
+        proc = run_cli("plan", "silent-sit", *bad)
+        assert proc.returncode != 0 and says in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) <= 3

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -55,6 +55,10 @@ class Settings:
     ambience: Sound = _default("ambience")
     bell: Sound = _default("bell")
     interval_bell: str | float | None = _default("interval_bell")
+    bells: str | Sequence[str | float] | None = _default("bells")
+    strikes: int = _default("strikes")
+    delay: str | float | None = _default("delay")
+    end_bell: Sound = _default("end_bell")
     bed_level: float = _default("bed_level")
     duck: float = _default("duck")
     fade_in: str | float = _default("fade_in")
@@ -83,7 +87,7 @@ class Settings:
                 if f.name == "ambience":  # None is no bed, not the default one
                     out[f.name] = "none"
                 continue
-            if f.name in ("ambience", "bell") and not isinstance(value, (str, Path)):
+            if f.name in ("ambience", "bell", "end_bell") and not isinstance(value, (str, Path)):
                 out[f.name] = _given_sound(value, f.name)
                 continue
             try:

@@ -40,6 +40,7 @@ class PauseKind(str, Enum):
     LEAD_IN = "lead-in"  # before the first sound
     LEAD_OUT = "lead-out"  # after the last
     RING_OUT = "ring-out"  # long enough for the closing bell to die away
+    STRIKE = "strike"  # between two strikes of one bell
 
     def __str__(self) -> str:
         return self.value

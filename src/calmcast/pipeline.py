@@ -14,16 +14,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import sounds
+from .durations import format_duration
 from .errors import ConfigError
 from .limits import MAX_SESSION, MIN_BELL_INTERVAL, finite
 from .mix import Levels, Mixer, anchor, codec_sample, voice_chain
 from .mix import check as check_levels
-from .model import Bell
+from .model import Bell, Timeline
 from .practice import find_practice, load_practice
 from .progress import Progress, Stage
 from .script import render_script
 from .session import Output, Plan, Request, Result
-from .timeline import bell_names, fit, frame, with_interval_bells
+from .timeline import (
+    TIMER_END_CLEARANCE,
+    bell_names,
+    fit,
+    frame,
+    timer_origin,
+    with_interval_bells,
+    with_timer_bells,
+)
 from .voices import open_voice
 from .voices.cache import SpeechCache
 from .voices.speech import speak
@@ -54,20 +63,26 @@ def plan(
     # Every bell and the bed must exist before anything is spoken. A bare [bell] is the
     # session's bell; `--bell none` silences the script's bells, named ones too.
     body = script.segments
+    timer = bool(request.interval_bell or request.bells)
     if sounds.silenced(request.bell):
-        if request.interval_bell:
-            raise ConfigError("--bell none strikes no bell, so --interval-bell has none to strike")
+        for given, flag in ((request.interval_bell, "--interval-bell"), (request.bells, "--bells"),
+                            (request.end_bell, "--end-bell")):  # fmt: skip
+            if given:
+                raise ConfigError(f"--bell none strikes no bell, so {flag} has none to strike")
         body = tuple(seg for seg in body if not isinstance(seg, Bell))
     session_bell = request.bell if request.bell and not sounds.silenced(request.bell) else None
     bell = session_bell or sounds.DEFAULT_BELL
-    names = bell_names(body, bell, session_bell=bool(session_bell or request.interval_bell))
+    names = bell_names(body, bell, session_bell=bool(session_bell or timer))
+    if request.end_bell:
+        names.add(request.end_bell)
     bells: dict[str | None, sounds.Sound] = {
         name: sounds.load(name, "bell", rate, channels) for name in sorted(names)
     }
     if request.ambience:
         sounds.load(request.ambience, "ambience", rate, channels)
     segments = frame(body, practice.timing, bell, lambda name: bells[name].ring,
-                     open_and_close=bool(session_bell))  # fmt: skip
+                     open_and_close=bool(session_bell), end_bell=request.end_bell,
+                     strikes=request.strikes, delay=request.delay)  # fmt: skip
 
     heard = None
     if progress:
@@ -77,9 +92,26 @@ def plan(
     target = None if minutes is None else round(minutes * 60 * rate)
     timeline = fit(segments, [u.length(rate) for u in speech], rate, target, name=practice.name,
                    file=practice.path)  # fmt: skip
+    if request.bells:
+        _check_bell_times(request.bells, timeline, practice.name)
+        timeline = with_timer_bells(timeline, request.bells, bell, request.strikes)
     if request.interval_bell:
-        timeline = with_interval_bells(timeline, request.interval_bell, bell)
+        timeline = with_interval_bells(timeline, request.interval_bell, bell, request.strikes)
     return Plan(practice, script, voice, timeline, speech, bells, request)
+
+
+def _check_bell_times(times: tuple[float, ...], timeline: Timeline, name: str) -> None:
+    """Raise ConfigError for a bell time the session does not reach, before any audio work."""
+    rate = timeline.sample_rate
+    room = (timeline.length - timer_origin(timeline)) / rate - TIMER_END_CLEARANCE
+    late = [t for t in times if t > room]
+    if late:
+        raise ConfigError(
+            f"{name}: --bells {format_duration(late[0])} is too late: this "
+            f"{format_duration(timeline.duration)} session can strike a timer bell up to "
+            f"{format_duration(max(room, 0))} after its opening bell "
+            f"({TIMER_END_CLEARANCE:g} s before the end are the closing bell's)"
+        )
 
 
 def check_request(request: Request) -> None:
@@ -91,6 +123,12 @@ def check_request(request: Request) -> None:
                 raise ValueError(f"minutes: expected a positive length, got {request.minutes!r}")
         if request.interval_bell is not None:
             finite(request.interval_bell, "interval bell (seconds)", MIN_BELL_INTERVAL, MAX_SESSION)
+        for t in request.bells or ():
+            finite(t, "bell time (seconds)", 0, MAX_SESSION)
+        if request.delay is not None:
+            finite(request.delay, "delay (seconds)", 0, 600)
+        if request.strikes not in range(1, 10):
+            raise ValueError(f"strikes: expected a whole number from 1 to 9, got {request.strikes!r}")
     except ValueError as e:
         raise ConfigError(str(e)) from None
 
@@ -221,7 +259,8 @@ def _say_what_the_limiter_did(mixer: Mixer) -> None:
 
 def _inputs(request: Request, output: Output) -> list[Path]:
     """Return the files a render reads, which its output must not be."""
-    found = [find_practice(request.practice), output.cover, sounds.bell_file(request.bell)]
+    found = [find_practice(request.practice), output.cover, sounds.bell_file(request.bell),
+             sounds.bell_file(request.end_bell)]  # fmt: skip
     if request.ambience:
         found.append(sounds.find(request.ambience, "ambience"))
     return [f for f in found if f is not None]

@@ -37,6 +37,10 @@ class Request:
     ambience: str | None = None  # a built-in name, a file path, or None for voice only
     bell: str | None = None  # struck at the start and at the end
     interval_bell: float | None = None  # seconds between bells through the session
+    bells: tuple[float, ...] | None = None  # times of bells from the opening bell, seconds
+    strikes: int = 1  # strikes of every bell
+    delay: float | None = None  # silence before the first bell; None: the practice's lead-in
+    end_bell: str | None = None  # the closing bell, when it differs from the session's
     mix: MixSettings = field(default_factory=MixSettings)
 
 

@@ -57,6 +57,34 @@ def length(lo: float = 0.0, hi: float = MAX_SESSION) -> Callable[[Any], float]:
     return check
 
 
+#: The most bell times `--bells` takes.
+MAX_BELL_TIMES = 100
+
+
+def times(value: Any) -> tuple[float, ...]:
+    """Check bell times, "0,10m,25m" or a list of lengths, as sorted seconds, each once."""
+    items = value.split(",") if isinstance(value, str) else value
+    if isinstance(value, bool) or not isinstance(items, (list, tuple)) or not items:
+        raise ValueError(f"expected bell times like 0,10m,25m, got {value!r}")
+    if len(items) > MAX_BELL_TIMES:
+        raise ValueError(f"at most {MAX_BELL_TIMES} bell times, got {len(items)}")
+    check = length()
+    return tuple(sorted({check(item.strip() if isinstance(item, str) else item)
+                         for item in items}))  # fmt: skip
+
+
+def whole(lo: int, hi: int) -> Callable[[Any], int]:
+    """Return a check for a whole number from `lo` to `hi`."""
+
+    def check(value: Any) -> int:
+        x = number(lo, hi)(value)
+        if x != int(x):
+            raise ValueError(f"expected a whole number from {lo} to {hi}, got {value!r}")
+        return int(x)
+
+    return check
+
+
 #: Characters XML 1.0 cannot carry, and control characters (a tab and new lines aside).
 UNWRITABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
@@ -150,6 +178,15 @@ SETTINGS: tuple[Setting, ...] = (
             "NAME|FILE|none", is_file=True),
     Setting("interval_bell", length(), None,
             "Strike the bell every LENGTH (a timer), e.g. 5m.", "LENGTH"),
+    Setting("bells", times, None,
+            "Strike the bell at these times from the opening bell, e.g. 0,10m,25m.", "TIMES"),
+    Setting("strikes", whole(1, 9), 1, "Strike every bell this many times, 4 s apart.", "N"),
+    Setting("delay", length(0, 600), None,
+            "Silence before the first bell, e.g. 10s; the session keeps its length. "
+            "Default: the practice's lead-in (3 s).", "LENGTH"),
+    Setting("end_bell", text(1000, expect="a built-in name or a file"), None,
+            "A different bell for the end of the session. Default: the session's bell.",
+            "NAME|FILE", is_file=True),
     Setting("bed_level", number(-60, 0), -20.0,
             "Bed loudness relative to the voice, LU.", "LU", part="mix"),
     Setting("duck", number(0, 40), 9.0, "How far the bed dips under speech, dB.", "DB",
@@ -182,7 +219,8 @@ BY_NAME = {s.name: s for s in SETTINGS}
 #: The settings a length is given by: one of them, never both.
 LENGTH = ("minutes", "duration")
 #: The settings `calmcast plan` takes: what decides the timeline.
-PLAN = ("minutes", "duration", "voice", "wpm", "pitch", "ambience", "bell", "interval_bell")
+PLAN = ("minutes", "duration", "voice", "wpm", "pitch", "ambience", "bell", "interval_bell",
+        "bells", "strikes", "delay", "end_bell")
 
 
 def for_command(command: str) -> list[Setting]:

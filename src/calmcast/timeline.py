@@ -126,6 +126,10 @@ def ring_out(segments: Sequence[Segment], bell_seconds: dict[str | None, float])
     return [*segments, Pause(need, need, kind=PauseKind.RING_OUT)]
 
 
+#: Seconds between two strikes of one bell (`--strikes 3`).
+STRIKE_SPACING = 4.0
+
+
 def frame(
     body: Sequence[Segment],
     timing: Timing,
@@ -133,12 +137,18 @@ def frame(
     ring: Callable[[str | None], float],
     *,
     open_and_close: bool = False,
+    end_bell: str | None = None,
+    strikes: int = 1,
+    delay: float | None = None,
 ) -> list[Segment]:
     """Return a script's segments framed for a session: lead-in, bells, lead-out, ring-out.
 
     A bare `[bell]` is struck as `bell`. With `open_and_close` the session opens and closes
     with `bell`: a script that already opens or closes with a bell gets it there, not a
-    second bell struck at the same moment. `ring(name)` is how long a bell rings, seconds.
+    second bell struck at the same moment. `end_bell` is struck instead at the close (the
+    script's closing bell, or one added). Every bell is struck `strikes` times,
+    STRIKE_SPACING apart. `delay` is the silence before the first sound (default: the
+    script's lead-in). `ring(name)` is how long a bell rings, seconds.
     """
     body = [Bell(seg.name or bell, seg.place) if isinstance(seg, Bell) else seg for seg in body]
     opens = closes = False
@@ -146,15 +156,48 @@ def frame(
         body, opens = _strike_first_bell(body, bell)
         body, closes = _strike_first_bell(body[::-1], bell)
         body = body[::-1]
-    segments: list[Segment] = [Pause(timing.lead_in, timing.lead_in, kind=PauseKind.LEAD_IN)]
+    lead_in = timing.lead_in if delay is None else delay
+    segments: list[Segment] = [Pause(lead_in, lead_in, kind=PauseKind.LEAD_IN)]
     if open_and_close and not opens:
         segments.append(Bell(bell))
     segments += body
     if open_and_close and not closes:
         segments.append(Bell(bell))
+    if end_bell:
+        segments = _with_end_bell(segments, end_bell)
+    if strikes > 1:
+        segments = _struck(segments, strikes)
     segments.append(Pause(timing.lead_out, timing.lead_out, kind=PauseKind.LEAD_OUT))
     names = {seg.name for seg in segments if isinstance(seg, Bell)}
     return ring_out(segments, {name: ring(name) for name in names})
+
+
+def _with_end_bell(segments: list[Segment], name: str) -> list[Segment]:
+    """Return segments whose closing bell is `name`: the last bell after the last words
+    (never the opening bell of a session without words), or a bell added at the end."""
+    bells = [i for i, seg in enumerate(segments) if isinstance(seg, Bell)]
+    spoken = [i for i, seg in enumerate(segments) if isinstance(seg, Speech)]
+    last = bells[-1] if bells else None
+    out = list(segments)
+    if last is not None and (last > (spoken[-1] if spoken else bells[0])):
+        old = out[last]
+        assert isinstance(old, Bell)
+        out[last] = Bell(name, old.place)
+    else:
+        out.append(Bell(name))
+    return out
+
+
+def _struck(segments: list[Segment], strikes: int) -> list[Segment]:
+    """Return segments with every bell struck `strikes` times, STRIKE_SPACING apart."""
+    gap = Pause(STRIKE_SPACING, STRIKE_SPACING, kind=PauseKind.STRIKE)
+    out: list[Segment] = []
+    for seg in segments:
+        out.append(seg)
+        if isinstance(seg, Bell):
+            for _ in range(strikes - 1):
+                out += [gap, seg]
+    return out
 
 
 def _strike_first_bell(segments: list[Segment], name: str) -> tuple[list[Segment], bool]:
@@ -179,21 +222,56 @@ def bell_names(body: Sequence[Segment], bell: str, *, session_bell: bool) -> set
 BELL_CLEARANCE = 10.0
 
 
-def with_interval_bells(timeline: Timeline, every: float, name: str | None) -> Timeline:
-    """Return the timeline with a bell every `every` seconds from the opening bell.
+#: No timer bell is struck in the last this many seconds: the closing bell's place.
+TIMER_END_CLEARANCE = 30.0
 
-    Counted from the first bell struck before any speech (else from the start), none in the
-    last 30 s, and none within BELL_CLEARANCE of a bell the session already strikes there.
-    """
-    rate = timeline.sample_rate
-    step = round(every * rate)
+
+def timer_origin(timeline: Timeline) -> int:
+    """Return where a timer counts from: the first bell struck before any speech, else 0."""
     struck = [e.start for e in timeline.events if isinstance(e.segment, Bell)]
     first_speech = next((e.start for e in timeline.events if isinstance(e.segment, Speech)),
                         timeline.length)  # fmt: skip
-    origin = struck[0] if struck and struck[0] <= first_speech else 0
+    return struck[0] if struck and struck[0] <= first_speech else 0
+
+
+def with_interval_bells(
+    timeline: Timeline, every: float, name: str | None, strikes: int = 1
+) -> Timeline:
+    """Return the timeline with a bell every `every` seconds from the opening bell.
+
+    Counted from timer_origin(), none in the last TIMER_END_CLEARANCE seconds, and none
+    within BELL_CLEARANCE of a bell the session already strikes there.
+    """
+    rate = timeline.sample_rate
+    step = round(every * rate)
+    origin = timer_origin(timeline)
+    stop = timeline.length - TIMER_END_CLEARANCE * rate
+    marks = range(origin + step, round(stop), step) if step > 0 else range(0)
+    return with_timer_bells(timeline, [(t - origin) / rate for t in marks], name, strikes)
+
+
+def with_timer_bells(
+    timeline: Timeline, times: Sequence[float], name: str | None, strikes: int = 1
+) -> Timeline:
+    """Return the timeline with a bell at each of `times` (seconds from timer_origin()).
+
+    A time within BELL_CLEARANCE of a bell already struck (the opening bell at 0, a
+    script's own bells, another timer bell) is not struck again: never two bells at once.
+    Each is struck `strikes` times, STRIKE_SPACING apart.
+    """
+    rate = timeline.sample_rate
+    origin = timer_origin(timeline)
+    struck = [e.start for e in timeline.events if isinstance(e.segment, Bell)]
     clear = BELL_CLEARANCE * rate
-    marks = range(origin + step, timeline.length - 30 * rate, step) if step > 0 else range(0)
-    bells = [Event(Bell(name), t, 0) for t in marks if all(abs(t - s) >= clear for s in struck)]
+    bells = []
+    for seconds in times:
+        t = origin + round(seconds * rate)
+        if all(abs(t - s) >= clear for s in struck):
+            struck.append(t)
+            for k in range(strikes):
+                at = t + round(k * STRIKE_SPACING * rate)
+                if at < timeline.length:
+                    bells.append(Event(Bell(name), at, 0))
     events = sorted([*timeline.events, *bells], key=lambda e: e.start)
     return Timeline(tuple(events), timeline.length, rate)
 
