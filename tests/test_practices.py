@@ -412,7 +412,7 @@ def test_bell_times_come_as_a_list_too_and_are_checked_before_any_audio():
     assert [round(t - _bells(p)[0][0]) for t, _ in _bells(p)][1] == 600
     with pytest.raises(calmcast.ConfigError, match=r"--bells 25m is too late: this 20m session"):
         _timer(minutes=20, bells="0,25m")
-    with pytest.raises(calmcast.ConfigError, match="bells: .soon. is not a duration"):
+    with pytest.raises(calmcast.ConfigError, match=r"bells: .soon. is not a duration"):
         _timer(bells="0,soon")
 
 
@@ -470,3 +470,46 @@ def test_timer_options_on_the_command_line_and_their_mistakes(tmp_path):
         proc = run_cli("plan", "silent-sit", *bad)
         assert proc.returncode != 0 and says in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) <= 3
+
+
+# Anchors and postures.
+ANCHORS = {"breath": "the breath", "sound": "the sounds around you", "feet": "your feet",
+           "hands": "your hands"}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", GUIDED)
+def test_every_guided_practice_offers_four_anchors_and_two_postures(name):
+    declared = {v.name: v for v in load_practice(name).variables}
+    assert declared["anchor"].choices == tuple(ANCHORS) and declared["anchor"].default == "breath"
+    assert declared["posture"].choices == ("sitting", "lying")
+
+
+@pytest.mark.parametrize("name", GUIDED)
+@pytest.mark.parametrize("anchor", ["sound", "feet", "hands"])
+def test_another_anchor_replaces_the_breath_wherever_attention_returns(name, anchor):
+    practice = load_practice(name)
+    for minutes in (practice.min_minutes, 20):
+        text = " ".join(render_script(practice, minutes, {"anchor": anchor}).text.split())
+        assert ANCHORS[anchor] in text, (name, minutes)
+        for breath_line in ("Let your attention find the breath", "Come back to the breath",
+                            "count the breaths", "Feel the breath wherever"):  # fmt: skip
+            assert breath_line not in text, (name, minutes, breath_line)
+
+
+@pytest.mark.parametrize("name", GUIDED)
+def test_lying_down_changes_the_words_about_the_body(name):
+    practice = load_practice(name)
+    for minutes in (practice.min_minutes, 10, 20):
+        sitting = " ".join(render_script(practice, minutes, {}).text.split())
+        lying = " ".join(render_script(practice, minutes, {"posture": "lying"}).text.split())
+        for seated in ("Your weight in the seat", "Simply sit.", "sitting here",
+                       "Feel your seat.", "Find a way of sitting", "sinking into the seat"):  # fmt: skip
+            assert seated not in lying, (name, minutes, seated)
+        if minutes >= 8:
+            assert "Find a way of lying down" in lying and "Find a way of sitting" in sitting
+
+
+def test_an_anchor_the_practice_does_not_offer_is_refused_with_the_choices():
+    with pytest.raises(calmcast.ScriptError, match="anchor=toes: expected one of breath, sound"):
+        render_script(load_practice("settling"), 10, {"anchor": "toes"})
+    assert "ground" in render_script(load_practice("settling"), 10, {"anchor": "FEET"}).text

@@ -251,7 +251,8 @@ def show(practice, values, language, **given):
     lo, hi = _reach(p)
     click.echo(f"length: {p.minutes or '-'} min by default, {lo} to {hi}")
     for v in p.variables:
-        click.echo(f"  --set {v.name}=...  {v.help} (default: {v.default!r})")
+        shown = "|".join(v.choices) if v.choices else "..."
+        click.echo(f"  --set {v.name}={shown}  {v.help} (default: {v.default!r})")
     click.echo(f"\n# rendered for {minutes or 0:g} minutes\n")
     click.echo(script.text.strip())
 

@@ -91,6 +91,7 @@ class Variable:
     name: str
     default: object
     help: str = ""
+    choices: tuple[str, ...] = ()  # when given, the only values a listener may set
 
 
 @dataclass(frozen=True)

@@ -156,10 +156,17 @@ def _practice_from(meta: dict, *, name, path, shown, source, fm_lines) -> Practi
             continue
         if not isinstance(spec, dict):
             spec = {"default": spec}
-        unknown = set(spec) - {"default", "help"}
+        unknown = set(spec) - {"default", "help", "choices"}
         if unknown:
             problems.append(f"variables.{var}: unknown key {sorted(unknown)[0]!r}")
-        variables.append(Variable(var, spec.get("default", ""), str(spec.get("help", ""))))
+        choices = spec.get("choices", [])
+        default = spec.get("default", "")
+        if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+            problems.append(f"variables.{var}: choices: expected a list of words")
+            choices = []
+        elif choices and default not in choices:
+            problems.append(f"variables.{var}: the default {default!r} is not one of its choices")
+        variables.append(Variable(var, default, str(spec.get("help", "")), tuple(choices)))
     timing = Timing()
     tspec = meta.get("timing", {})
     if not isinstance(tspec, dict):

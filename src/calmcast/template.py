@@ -62,7 +62,15 @@ def coerce_values(practice: Practice, values: dict[str, str] | None, shown: str)
             known = ", ".join(sorted(declared)) or "none"
             raise ScriptError(f"--set {name}: {shown} has no variable {name!r} (it has: {known})")
         default = declared[name].default
-        if isinstance(default, bool):
+        choices = declared[name].choices
+        if choices:
+            chosen = str(raw).strip().lower()
+            if chosen not in choices:
+                raise ScriptError(
+                    f"--set {name}={str(raw)[:40]}: expected one of {', '.join(choices)}"
+                )
+            out[name] = chosen
+        elif isinstance(default, bool):
             low = str(raw).lower()
             if low not in ("true", "false", "yes", "no", "1", "0"):
                 raise ScriptError(f"--set {name}={raw}: expected true or false")
