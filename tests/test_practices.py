@@ -513,3 +513,46 @@ def test_an_anchor_the_practice_does_not_offer_is_refused_with_the_choices():
     with pytest.raises(calmcast.ScriptError, match="anchor=toes: expected one of breath, sound"):
         render_script(load_practice("settling"), 10, {"anchor": "toes"})
     assert "ground" in render_script(load_practice("settling"), 10, {"anchor": "FEET"}).text
+
+
+# Fidelity: each practice keeps its defining moves at every length.
+
+
+@pytest.mark.parametrize("minutes", [5, 12, 30])
+def test_soften_soothe_allow_names_the_feeling_before_softening(minutes):
+    names = chapters(planned("soften-soothe-allow", minutes))
+    assert names.index("Naming the feeling") < names.index("Soften")
+
+
+def test_the_mandala_speaks_of_its_parts_as_people_not_things():
+    text = " ".join(render_script(load_practice("mandala-of-compassion"), 30, {}).text.split())
+    assert "Ask them, gently, what do you need?" in text
+    for thing in ("Ask it,", "how it looks", "Offer it", "let it return"):
+        assert thing not in text
+
+
+@pytest.mark.parametrize("minutes", [5, 10, 30])
+def test_loving_kindness_wishes_freedom_from_suffering_and_has_a_compassion_round(minutes):
+    p = planned("loving-kindness", minutes)
+    text = " ".join(spoken(p))
+    assert "May I be free from suffering." in text
+    assert ("Someone who is suffering" in chapters(p)) == (minutes >= 10)
+
+
+@pytest.mark.parametrize("minutes", [5, 10, 30])
+def test_the_enquiry_asks_one_question_before_each_silence(minutes):
+    p = planned("compassionate-enquiry", minutes)
+    assert "Can I pause here, for a moment?" in " ".join(spoken(p))
+    asked = 0
+    for seg in p.script.segments:
+        if isinstance(seg, Speech):
+            asked += seg.text.count("?")
+        elif isinstance(seg, Pause) and seg.minimum >= 5:
+            assert asked <= 1, "two questions before one silence"
+            asked = 0
+
+
+@pytest.mark.parametrize("minutes", [5, 12])
+def test_the_colour_carries_its_wish_at_every_length(minutes):
+    text = " ".join(spoken(planned("compassionate-colour", minutes)))
+    assert "Let the colour carry a wish for you." in text
