@@ -59,6 +59,7 @@ class Settings:
     strikes: int = _default("strikes")
     delay: str | float | None = _default("delay")
     end_bell: Sound = _default("end_bell")
+    pronounce: Mapping[str, str] | None = _default("pronounce")
     bed_level: float = _default("bed_level")
     duck: float = _default("duck")
     fade_in: str | float = _default("fade_in")

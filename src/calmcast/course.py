@@ -303,7 +303,7 @@ def check(course: Course) -> dict[str, Checked]:
 def problems_of(course: Course, found: dict | None = None) -> list[str]:
     """Return every problem a build would meet in the course's tracks and covers."""
     from .mix import check as check_levels
-    from .pipeline import check_request
+    from .pipeline import check_request, voice_texts
     from .tags import check_cover
 
     problems = []
@@ -326,7 +326,8 @@ def problems_of(course: Course, found: dict | None = None) -> list[str]:
             minutes = r.minutes if r.minutes is not None else practice.minutes
             script = render_script(practice, minutes, r.values, language=voices[spec].language)
             if found is not None:
-                found[t.file] = Checked(script.sources, tuple(s.text for s in script.speech))
+                texts = voice_texts(practice, r, script)
+                found[t.file] = Checked(script.sources, tuple(texts))
             if r.ambience:
                 sounds.find(r.ambience, "ambience")
             sounds.bell_file(r.bell)

@@ -123,6 +123,7 @@ class Practice:
     guide: str = ""  # the teacher whose practice it is: the artist tag
     album: str = ""
     language: str = ""  # the language it is written in, when it says
+    pronounce: dict[str, str] = field(default_factory=dict)  # respellings for the voice
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 from . import sounds
 from .durations import format_duration
 from .errors import ConfigError
+from .lexicon import Lexicon
 from .limits import MAX_SESSION, MIN_BELL_INTERVAL, finite
 from .mix import Levels, Mixer, anchor, codec_sample, voice_chain
 from .mix import check as check_levels
-from .model import Bell, Timeline
+from .model import Bell, Practice, Script, Timeline
 from .practice import find_practice, load_practice
 from .progress import Progress, Stage
 from .script import render_script
@@ -87,7 +88,7 @@ def plan(
     heard = None
     if progress:
         heard = lambda done, total: progress(Progress(Stage.SPEAKING, done, total))  # noqa: E731
-    texts = [s.text for s in script.speech]
+    texts = voice_texts(practice, request, script)
     speech = speak(voice, texts, voice_chain(request.mix), cache or SpeechCache(), heard)
     target = None if minutes is None else round(minutes * 60 * rate)
     timeline = fit(segments, [u.length(rate) for u in speech], rate, target, name=practice.name,
@@ -98,6 +99,12 @@ def plan(
     if request.interval_bell:
         timeline = with_interval_bells(timeline, request.interval_bell, bell, request.strikes)
     return Plan(practice, script, voice, timeline, speech, bells, request)
+
+
+def voice_texts(practice: Practice, request: Request, script: Script) -> list[str]:
+    """Return what the voice is given to say: the script's words with their respellings."""
+    said = Lexicon(practice.pronounce, request.pronounce)
+    return said.say_all(s.text for s in script.speech)
 
 
 def _check_bell_times(times: tuple[float, ...], timeline: Timeline, name: str) -> None:

@@ -15,6 +15,7 @@ from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
+from . import lexicon
 from .durations import parse_duration
 from .errors import ScriptError
 from .limits import MAX_PAUSE, MAX_SESSION, MAX_TEMPLATE_BYTES, finite
@@ -42,6 +43,7 @@ _FRONT_KEYS = {
     "language",
     "variables",
     "timing",
+    "pronounce",
 }
 RESERVED = {"minutes", "language"}
 
@@ -189,6 +191,11 @@ def _practice_from(meta: dict, *, name, path, shown, source, fm_lines) -> Practi
             problems.append(f"timing.{key}: {e}")
             continue
         timing = replace(timing, **{key: float(seconds)})
+    pronounce: dict[str, str] = {}
+    try:
+        pronounce = lexicon.check(meta.get("pronounce", {}))
+    except ValueError as e:
+        problems.append(f"pronounce: {e}")
     title = text("title") or name.replace("-", " ").replace("_", " ").capitalize()
     described = {key: text(key) for key in ("description", "guide", "album", "language")}
     if problems:
@@ -198,6 +205,7 @@ def _practice_from(meta: dict, *, name, path, shown, source, fm_lines) -> Practi
         path=path,
         source=source,
         title=title,
+        pronounce=pronounce,
         description=described["description"],
         minutes=minutes,
         min_minutes=lo,

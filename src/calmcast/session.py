@@ -41,6 +41,7 @@ class Request:
     strikes: int = 1  # strikes of every bell
     delay: float | None = None  # silence before the first bell; None: the practice's lead-in
     end_bell: str | None = None  # the closing bell, when it differs from the session's
+    pronounce: dict[str, str] | None = None  # respellings over the practice's own
     mix: MixSettings = field(default_factory=MixSettings)
 
 

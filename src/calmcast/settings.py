@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import lexicon
 from .durations import parse_duration
 from .limits import MAX_SESSION
 
@@ -149,6 +150,7 @@ class Setting:
     choices: tuple = ()  # shown by the CLI as a choice
     commands: frozenset = frozenset({"render", "build"})
     aliases: tuple[str, ...] = ()  # other names the CLI takes too, as --NAME
+    multiple: bool = False  # the CLI option may be given again and again
 
     @property
     def flag(self) -> str:
@@ -184,6 +186,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("delay", length(0, 600), None,
             "Silence before the first bell, e.g. 10s; the session keeps its length. "
             "Default: the practice's lead-in (3 s).", "LENGTH"),
+    Setting("pronounce", lexicon.check, None,
+            "Say WORD as SAY, e.g. --pronounce Neff=Neph (repeatable); a manifest's "
+            "[pronounce] table.", "WORD=SAY", multiple=True),
     Setting("end_bell", text(1000, expect="a built-in name or a file"), None,
             "A different bell for the end of the session. Default: the session's bell.",
             "NAME|FILE", is_file=True),
@@ -220,7 +225,7 @@ BY_NAME = {s.name: s for s in SETTINGS}
 LENGTH = ("minutes", "duration")
 #: The settings `calmcast plan` takes: what decides the timeline.
 PLAN = ("minutes", "duration", "voice", "wpm", "pitch", "ambience", "bell", "interval_bell",
-        "bells", "strikes", "delay", "end_bell")
+        "bells", "strikes", "delay", "end_bell", "pronounce")
 
 
 def for_command(command: str) -> list[Setting]:
@@ -274,7 +279,8 @@ def click_options(command: str, only: tuple[str, ...] | None = None):
             decls = [s.flag, *("--" + a.replace("_", "-") for a in s.aliases)]
             kind = click.Choice([str(c) for c in s.choices]) if s.choices else Checked(s)
             f = click.option(
-                *decls, s.name, type=kind, default=None, metavar=s.metavar, help=s.help +
+                *decls, s.name, type=kind, default=None, metavar=s.metavar,
+                multiple=s.multiple, help=s.help +
                 (f"  [default: {_shown(s.default)}]" if s.default is not None else ""),
             )(f)  # fmt: skip
         return f
@@ -290,6 +296,8 @@ def from_cli(given: dict[str, Any]) -> dict[str, Any]:
     """Return the settings given on a command line (None means not given), checked."""
     out = {}
     for name, value in given.items():
+        if name in BY_NAME and BY_NAME[name].multiple:
+            value = {k: v for each in value for k, v in each.items()} if value else None
         if name in BY_NAME and value is not None:
             out[name] = parse(name, value) if BY_NAME[name].choices else value
     if "minutes" in out and "duration" in out:
