@@ -556,3 +556,18 @@ def test_the_enquiry_asks_one_question_before_each_silence(minutes):
 def test_the_colour_carries_its_wish_at_every_length(minutes):
     text = " ".join(spoken(planned("compassionate-colour", minutes)))
     assert "Let the colour carry a wish for you." in text
+
+
+@pytest.mark.parametrize("name", GUIDED)
+def test_the_bedtime_ending_has_no_return_and_no_bell_and_the_bed_plays_on(name):
+    practice = load_practice(name)
+    for minutes in sorted({practice.min_minutes, 20}):
+        p = calmcast.plan(name, minutes=minutes, voice="fake:steady", values={"ending": "sleep"})
+        assert chapters(p)[-1] == "Drifting off"
+        rate, events = p.timeline.sample_rate, p.timeline.events
+        last_words = max(e.end for e in events if isinstance(e.segment, Speech))
+        assert not [e for e in events if isinstance(e.segment, Bell) and e.start >= last_words]
+        assert (p.timeline.length - last_words) / rate >= 24  # a long last silence of bed
+        text = " ".join(spoken(p))
+        closing = text.split("Now let the practice go.")[-1]
+        assert "open your eyes" not in closing and "Goodnight" in closing
