@@ -35,8 +35,17 @@ PRACTICES = [
     "compassionate-enquiry",
     "loving-kindness",
     "silent-sit",
+    "body-scan",
+    "counting-breaths",
+    "compassion-for-others",
+    "recognise-allow",
+    "hard-moment",
 ]
-GUIDED = [p for p in PRACTICES if p != "silent-sit"]
+#: Short by design: one to three minutes, its own frame.
+BRIEF = ["hard-moment"]
+GUIDED = [p for p in PRACTICES if p not in ("silent-sit", *BRIEF)]
+#: The practices that take an anchor (counting the breath is the breath's own practice).
+ANCHORED = [p for p in GUIDED if p != "counting-breaths"]
 #: A silence at least this long lets the listener breathe between stretches of speech.
 RESTING_PAUSE = 2.0
 
@@ -94,7 +103,7 @@ def chapters(p) -> list[str]:
     return [seg.title for seg in p.script.segments if isinstance(seg, Chapter)]
 
 
-def test_the_nine_practices_are_built_in_and_partials_are_not():
+def test_the_practices_are_built_in_and_partials_are_not():
     assert builtin_practices() == sorted(PRACTICES)
 
 
@@ -122,7 +131,7 @@ def test_plan_lasts_exactly_the_minutes_asked(name, minutes):
 @pytest.mark.parametrize(("name", "minutes"), GUIDED_CASES)
 def test_speech_and_silence_are_in_balance(name, minutes):
     f = figures(planned(name, minutes))
-    assert 0.10 <= f["speech"] <= 0.60, f"speech is {f['speech']:.1%} of the session"
+    assert 0.05 <= f["speech"] <= 0.60, f"speech is {f['speech']:.1%} of the session"
     assert f["pause"] <= 1 / 3, f"one pause is {f['pause']:.1%} of the session"
 
 
@@ -135,7 +144,7 @@ def test_no_long_stretch_of_speech_without_a_rest(name, minutes):
 def test_several_elastic_pauses_share_the_spare_time(name, minutes):
     p = planned(name, minutes)
     elastic = [seg for seg in p.script.segments if isinstance(seg, Pause) and seg.elastic]
-    assert len(elastic) >= (6 if minutes < 8 else 8)
+    assert len(elastic) >= (5 if minutes < 8 else 8)
     assert len(chapters(p)) >= 4
     assert chapters(p)[0] == "Arriving" and chapters(p)[-1] == "Returning"
 
@@ -300,7 +309,8 @@ def test_a_timer_and_the_silent_sits_own_intervals_never_strike_twice_at_once():
 
 #: The practices that turn towards difficult feelings.
 TOWARDS_DIFFICULTY = ["soften-soothe-allow", "compassionate-enquiry", "self-compassion-break",
-                      "mandala-of-compassion", "compassionate-being", "loving-kindness"]  # fmt: skip
+                      "mandala-of-compassion", "compassionate-being", "loving-kindness",
+                      "compassion-for-others", "recognise-allow"]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", TOWARDS_DIFFICULTY)
@@ -316,9 +326,11 @@ def test_the_safety_line_is_said_once_at_every_length(name):
 # How length shapes a session (the rules docs/practices.md shows in its table).
 SHAPES = load_script_file("practice-table")
 #: Every practice can be had this short, or shorter.
-SHORTEST = {"self-compassion-break": 3, "mandala-of-compassion": 8, "silent-sit": 1}
+SHORTEST = {"self-compassion-break": 3, "mandala-of-compassion": 8, "silent-sit": 1,
+            "hard-moment": 1}  # fmt: skip
 #: And this long, or longer.
-LONGEST = {"settling": 45, "silent-sit": 45}
+LONGEST = {"settling": 45, "silent-sit": 45, "body-scan": 45, "counting-breaths": 45,
+           "hard-moment": 3}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", PRACTICES)
@@ -477,14 +489,14 @@ ANCHORS = {"breath": "the breath", "sound": "the sounds around you", "feet": "yo
            "hands": "your hands"}  # fmt: skip
 
 
-@pytest.mark.parametrize("name", GUIDED)
+@pytest.mark.parametrize("name", ANCHORED)
 def test_every_guided_practice_offers_four_anchors_and_two_postures(name):
     declared = {v.name: v for v in load_practice(name).variables}
     assert declared["anchor"].choices == tuple(ANCHORS) and declared["anchor"].default == "breath"
     assert declared["posture"].choices == ("sitting", "lying")
 
 
-@pytest.mark.parametrize("name", GUIDED)
+@pytest.mark.parametrize("name", ANCHORED)
 @pytest.mark.parametrize("anchor", ["sound", "feet", "hands"])
 def test_another_anchor_replaces_the_breath_wherever_attention_returns(name, anchor):
     practice = load_practice(name)
@@ -571,3 +583,31 @@ def test_the_bedtime_ending_has_no_return_and_no_bell_and_the_bed_plays_on(name)
         text = " ".join(spoken(p))
         closing = text.split("Now let the practice go.")[-1]
         assert "open your eyes" not in closing and "Goodnight" in closing
+
+
+@pytest.mark.parametrize("minutes", [1, 2, 3])
+def test_the_pause_for_a_hard_moment_is_feet_three_breaths_and_a_kind_word(minutes):
+    p = planned("hard-moment", minutes)
+    assert chapters(p) == ["Stop", "Feet", "Three breaths", "A kind word", "Back to the day"]
+    text = " ".join(spoken(p))
+    assert "Feel your feet on the ground." in text and "Say something kind to yourself." in text
+    assert len(_bells(p)) == (0 if minutes < 2 else 2)
+    assert p.timeline.length == minutes * 60 * p.timeline.sample_rate
+
+
+@pytest.mark.parametrize("direction", ["up", "down"])
+def test_the_body_scan_travels_the_way_asked_and_visits_more_places_in_longer_sits(direction):
+    practice = load_practice("body-scan")
+    visits = {}
+    for minutes in (5, 20):
+        text = " ".join(render_script(practice, minutes, {"direction": direction}).text.split())
+        feet, head = text.index("Begin with your feet" if direction == "up" else "your feet."), \
+            text.index("the top of your head" if minutes >= 10 else "your face and your head")
+        assert (feet < head) == (direction == "up")
+        visits[minutes] = text.count("Now your ")
+    assert visits[20] > 2 * visits[5]
+
+
+def test_counting_falls_away_into_resting_in_longer_sits():
+    assert "Letting the counting go" not in chapters(planned("counting-breaths", 5))
+    assert "Letting the counting go" in chapters(planned("counting-breaths", 20))
