@@ -51,7 +51,8 @@ def quiet_stretch(practice: str, minutes: float, voice: str) -> tuple[float, flo
 
 def check(practice, voice, ambience, loudness, out, bed_file):
     name = practice
-    minutes = load_practice(name).min_minutes or 3
+    # The pause for a hard moment is too short at one minute for a quiet stretch of bed.
+    minutes = 3 if name == "hard-moment" else load_practice(name).min_minutes or 3
     ref = {"none": "none", "rain": "rain", "user": str(bed_file)}[ambience]
     # Without a bed the whole file's loudness is the voice's only without bells: in a short
     # session the bells' long tails, quieter than the voice, weigh on the integrated reading.
