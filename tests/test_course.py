@@ -445,3 +445,27 @@ def test_a_course_over_its_limits_is_refused_before_any_track_is_checked(tmp_pat
     message = info.value.format_message()
     assert "1002 files in all; a course makes at most 1000" in message
     assert "no built-in practice" not in message  # not one of the 501 templates was looked for
+
+
+@pytest.mark.parametrize("key", ["bell", "end_bell"])
+def test_a_bell_file_is_fingerprinted_by_its_content_wherever_the_course_lies(tmp_path, key):
+    import shutil
+
+    from calmcast.course import fingerprint
+
+    def fingerprints(folder: Path) -> list[str]:
+        course = load_course(folder / "course.toml")
+        return [fingerprint(course, t) for t in course.tracks]
+
+    here = tmp_path / "here"
+    here.mkdir()
+    write(here / "sample.j2", "Breathe.\n[bell]\n")
+    (here / "ding.wav").write_bytes(b"one")
+    write(here / "course.toml", f'title = "T"\n[defaults]\n{key} = "ding.wav"\n'
+          '[[track]]\npractice = "sample.j2"\n')  # fmt: skip
+    before = fingerprints(here)
+    (here / "ding.wav").write_bytes(b"two")
+    changed = fingerprints(here)
+    assert changed != before
+    shutil.copytree(here, tmp_path / "there")
+    assert fingerprints(tmp_path / "there") == changed

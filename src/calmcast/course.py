@@ -331,6 +331,7 @@ def problems_of(course: Course, found: dict | None = None) -> list[str]:
             if r.ambience:
                 sounds.find(r.ambience, "ambience")
             sounds.bell_file(r.bell)
+            sounds.bell_file(r.end_bell)
         except CalmcastError as e:
             problems.append(f"track {t.number} ({t.file}): {e.format_message()}")
     return problems
@@ -354,13 +355,15 @@ def fingerprint(course: Course, track: Track, read: tuple[str, ...] | None = Non
     files = {
         "ambience": sounds.find(r.ambience, "ambience") if r.ambience else None,
         "bell": sounds.bell_file(r.bell),
+        "end_bell": sounds.bell_file(r.end_bell),
         "cover": track.tags.get("cover"),
     }
-    ambience, bell = files["ambience"], files["bell"]
+    ambience, bell, end_bell = files["ambience"], files["bell"], files["end_bell"]
     portable = replace(
         r, practice=_portable(practice, root),
         ambience=_portable(ambience, root) if ambience else r.ambience,
         bell=_portable(bell, root) if bell else r.bell,
+        end_bell=_portable(end_bell, root) if end_bell else r.end_bell,
     )  # fmt: skip
     blob = {
         "version": __version__,
