@@ -64,12 +64,14 @@ def coerce_values(practice: Practice, values: dict[str, str] | None, shown: str)
         default = declared[name].default
         choices = declared[name].choices
         if choices:
-            chosen = str(raw).strip().lower()
-            if chosen not in choices:
+            from .settings import choice
+
+            try:
+                out[name] = choice(*choices)(raw)
+            except ValueError:
                 raise ScriptError(
                     f"--set {name}={str(raw)[:40]}: expected one of {', '.join(choices)}"
-                )
-            out[name] = chosen
+                ) from None
         elif isinstance(default, bool):
             low = str(raw).lower()
             if low not in ("true", "false", "yes", "no", "1", "0"):

@@ -8,6 +8,7 @@ file is exactly as long as asked.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable, Sequence
 
@@ -261,13 +262,14 @@ def with_timer_bells(
     """
     rate = timeline.sample_rate
     origin = timer_origin(timeline)
-    struck = [e.start for e in timeline.events if isinstance(e.segment, Bell)]
+    struck = sorted(e.start for e in timeline.events if isinstance(e.segment, Bell))
     clear = BELL_CLEARANCE * rate
     bells = []
     for seconds in times:
         t = origin + round(seconds * rate)
-        if all(abs(t - s) >= clear for s in struck):
-            struck.append(t)
+        i = bisect.bisect(struck, t)  # only the neighbours can be too near
+        if all(abs(t - s) >= clear for s in struck[max(i - 1, 0) : i + 1]):
+            struck.insert(i, t)
             for k in range(strikes):
                 at = t + round(k * STRIKE_SPACING * rate)
                 if at < timeline.length:
