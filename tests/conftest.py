@@ -29,14 +29,16 @@ class FakeVoice:
 
     `fake:slow` takes 90 ms a character, slower than the real voices here (espeak-ng's en-gb
     speaks about 64, Piper's joe about 78), for the shortest length a practice can reach.
+    Either speaks another language as `fake:slow@de`.
     """
 
-    language = "en"
     sample_rate = 22050
 
     def __init__(self, name: str = "fake:steady") -> None:
         self.name = name
-        self.per_second = 25 if name == "fake:steady" else 1000 / 90
+        base, _, language = name.partition("@")
+        self.language = language or "en"
+        self.per_second = 1000 / 90 if base == "fake:slow" else 25
 
     def cache_key(self) -> str:
         return self.name.replace(":", "|")
@@ -61,7 +63,8 @@ class FakeBackend:
         ]
 
     def open(self, voice_id, rate, pitch):
-        return FakeVoice(voice_id if voice_id == "fake:slow" else "fake:steady")
+        base, at, language = voice_id.removeprefix("fake:").partition("@")
+        return FakeVoice(f"fake:{'slow' if base == 'slow' else 'steady'}{at}{language}")
 
 
 register_backend(FakeBackend())

@@ -24,7 +24,7 @@ def sentences(count: int) -> list[str]:
     texts = []
     for name in builtin_practices():
         p = load_practice(name)
-        texts += [s.text for s in render_script(p, p.minutes, {}, language="en").speech]
+        texts += [s.text for s in render_script(p, p.minutes, {}).speech]
     unique = sorted(set(texts), key=texts.index)
     return unique[:: max(len(unique) // count, 1)][:count]
 

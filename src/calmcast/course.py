@@ -6,6 +6,7 @@ second, not after eight tracks of audio.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -32,10 +33,10 @@ from .manifest import (
     values_of,
 )
 from .mix import MixSettings
-from .practice import BUILTIN_DIR, find_practice, load_practice
+from .practice import BUILTIN_DIR, builtin_dir, find_practice, is_builtin_name, load_practice
 from .script import render_script
 from .session import Request
-from .voices import default_voice_name, open_voice
+from .voices import check_language, default_voice_name, open_voice
 
 if sys.version_info >= (3, 11):
     pass
@@ -132,6 +133,9 @@ def load_course(path: str | Path, trusted: bool = False) -> Course:
         if key not in _SETTINGS and key != "set":
             problems.append(f"defaults: unknown key {key!r}")
     base = _settings(defaults, path, "defaults: ", problems, trusted)
+    # The course's language is its tracks' too: a bare built-in name takes its version in
+    # it (a track naming de/settling or its own file keeps that practice's language).
+    spoken = base.get("language") or about.get("language")
     if isinstance(defaults.get("set", {}), dict):
         base["set"] = values_of(defaults.get("set", {}))
     else:
@@ -150,7 +154,7 @@ def load_course(path: str | Path, trusted: bool = False) -> Course:
         if not isinstance(raw, dict):
             problems.append(f"track {i}: expected a table")
             continue
-        tracks += _tracks(i, raw, base, context, path, problems, trusted)
+        tracks += _tracks(i, raw, base, context, path, problems, trusted, spoken)
     if len(tracks) > MAX_FILES:
         over = True
         problems.append(f"track: {len(tracks)} files in all; a course makes at most {MAX_FILES}")
@@ -165,6 +169,8 @@ def load_course(path: str | Path, trusted: bool = False) -> Course:
         )
     total = len({t.number for t in tracks})
     tracks = [replace(t, tags={**t.tags, "track": f"{t.number}/{total}"}) for t in tracks]
+    if "language" not in about:  # the feed's and the page's: the tracks', when they agree
+        about["language"] = _common_language(tracks)
     course = Course(path, title.strip(), tracks=tuple(tracks), **about)
     if problems:
         if not over:  # the tracks that did load are checked too: every problem at once
@@ -211,7 +217,16 @@ def _settings(table: dict, manifest: Path, where: str, problems: list, trusted: 
     return out
 
 
-def _tracks(i, raw, base, course, manifest, problems, trusted) -> list[Track]:
+def _common_language(tracks: list[Track]) -> str:
+    """Return the language the tracks' practices are written in, when it is one; else English."""
+    found = set()
+    for t in tracks:
+        with contextlib.suppress(CalmcastError):  # reported with the track's other problems
+            found.add(load_practice(t.request.practice, t.request.language).language)
+    return found.pop() if len(found) == 1 else "en"
+
+
+def _tracks(i, raw, base, course, manifest, problems, trusted, spoken=None) -> list[Track]:
     """Return the files one [[track]] table makes: one, or one per length it lists."""
     where = f"track {i}: "
     for key in raw:
@@ -222,13 +237,19 @@ def _tracks(i, raw, base, course, manifest, problems, trusted) -> list[Track]:
         problems.append(f"{where}practice: expected a built-in name or a template path")
         return []
     ref = practice
-    if looks_like_path(practice):  # a template beside the manifest, never one elsewhere
+    beside = manifest.parent / practice
+    if looks_like_path(practice) and not (is_builtin_name(practice) and not beside.exists()):
+        # a template beside the manifest, never one elsewhere
         found = inside(practice, manifest, "practice", where, problems, trusted)
         if found is None:
             return []
         ref = str(found)
     own = _settings(raw, manifest, where, problems, trusted)
     chosen = {**base, **own}  # a track's own length beats the course's, whichever key
+    if "language" not in own and (ref != practice or "/" in practice):
+        chosen.pop("language", None)  # a file or a de/NAME is in its own language
+    elif "language" not in chosen and spoken:
+        chosen["language"] = spoken
     values = dict(base.get("set", {}))
     table = raw.get("set", {})
     if isinstance(table, dict):
@@ -303,7 +324,7 @@ def check(course: Course) -> dict[str, Checked]:
 def problems_of(course: Course, found: dict | None = None) -> list[str]:
     """Return every problem a build would meet in the course's tracks and covers."""
     from .mix import check as check_levels
-    from .pipeline import check_request, voice_texts
+    from .pipeline import check_request, voice_name, voice_texts
     from .tags import check_cover
 
     problems = []
@@ -319,12 +340,13 @@ def problems_of(course: Course, found: dict | None = None) -> list[str]:
         try:
             check_request(r)
             check_levels(r.mix)
-            spec = (r.voice, r.wpm, r.pitch)
+            practice = load_practice(r.practice, r.language)
+            spec = (voice_name(r, practice), r.wpm, r.pitch)
             if spec not in voices:
                 voices[spec] = open_voice(*spec)
-            practice = load_practice(r.practice)
+            check_language(voices[spec], practice.language)
             minutes = r.minutes if r.minutes is not None else practice.minutes
-            script = render_script(practice, minutes, r.values, language=voices[spec].language)
+            script = render_script(practice, minutes, r.values)
             if found is not None:
                 texts = voice_texts(practice, r, script)
                 found[t.file] = Checked(script.sources, tuple(texts))
@@ -346,11 +368,13 @@ def fingerprint(course: Course, track: Track, read: tuple[str, ...] | None = Non
     practice and the templates beside it and among the built-ins.
     """
     r = track.request
-    practice = find_practice(r.practice)
+    practice = find_practice(r.practice, r.language)
+    language = load_practice(str(practice)).language
     if read is not None:
         sources = sorted(Path(f) for f in read)
     else:
-        sources = sorted({practice, *practice.parent.glob("*.j2"), *BUILTIN_DIR.glob("*.j2")})
+        shared = builtin_dir(language) or BUILTIN_DIR
+        sources = sorted({practice, *practice.parent.glob("*.j2"), *shared.glob("*.j2")})
     root = course.path.parent.resolve()
     files = {
         "ambience": sounds.find(r.ambience, "ambience") if r.ambience else None,
@@ -368,7 +392,7 @@ def fingerprint(course: Course, track: Track, read: tuple[str, ...] | None = Non
     blob = {
         "version": __version__,
         "request": repr(portable),
-        "voice": r.voice or default_voice_name(),
+        "voice": r.voice or default_voice_name(language),
         "title": track.title,
         "description": track.description,
         "tags": {k: str(v) if k != "cover" else None for k, v in sorted(track.tags.items())},

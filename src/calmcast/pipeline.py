@@ -34,7 +34,7 @@ from .timeline import (
     with_interval_bells,
     with_timer_bells,
 )
-from .voices import open_voice
+from .voices import check_language, default_voice_name, open_voice
 from .voices.cache import SpeechCache
 from .voices.speech import speak
 
@@ -56,10 +56,11 @@ def plan(
     """Return the practice fitted to its length: speech synthesised, every pause placed."""
     rate, channels = request.mix.sample_rate, request.mix.channels
     check_request(request)
-    practice = load_practice(request.practice)
-    voice = open_voice(request.voice, request.wpm, request.pitch)
+    practice = load_practice(request.practice, request.language)
+    voice = open_voice(voice_name(request, practice), request.wpm, request.pitch)
+    check_language(voice, practice.language)
     minutes = request.minutes if request.minutes is not None else practice.minutes
-    script = render_script(practice, minutes, request.values, language=voice.language)
+    script = render_script(practice, minutes, request.values)
 
     # Every bell and the bed must exist before anything is spoken. A bare [bell] is the
     # session's bell; `--bell none` silences the script's bells, named ones too.
@@ -99,6 +100,12 @@ def plan(
     if request.interval_bell:
         timeline = with_interval_bells(timeline, request.interval_bell, bell, request.strikes)
     return Plan(practice, script, voice, timeline, speech, bells, request)
+
+
+def voice_name(request: Request, practice: Practice) -> str:
+    """Return the voice a request is spoken by: its own, else the default for the practice's
+    language."""
+    return request.voice or default_voice_name(practice.language)
 
 
 def voice_texts(practice: Practice, request: Request, script: Script) -> list[str]:

@@ -15,7 +15,7 @@ from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
-from . import lexicon
+from . import languages, lexicon
 from .durations import parse_duration
 from .errors import ScriptError
 from .limits import MAX_PAUSE, MAX_SESSION, MAX_TEMPLATE_BYTES, finite
@@ -48,30 +48,96 @@ _FRONT_KEYS = {
 RESERVED = {"minutes", "language"}
 
 
-def builtin_practices() -> list[str]:
-    """Return the names of the built-in practices."""
-    return sorted(p.stem for p in BUILTIN_DIR.glob("*.j2") if not p.name.startswith("_"))
+def builtin_languages() -> list[str]:
+    """Return the languages the built-in practices are written in, English first."""
+    return [languages.DEFAULT, *sorted(d.name for d in BUILTIN_DIR.iterdir()
+                                       if d.is_dir() and languages.folder_language(d.name))]  # fmt: skip
 
 
-def find_practice(ref: str) -> Path:
-    """Return the template file for a built-in name or a path."""
+def builtin_dir(language: str | None = None) -> Path | None:
+    """Return the folder of the built-in practices in `language` (`es-419` falls back to
+    `es`), or None when there are none in it."""
+    tag = languages.normal(language)
+    if languages.primary(tag) == languages.DEFAULT:
+        return BUILTIN_DIR
+    for folder in (tag, languages.primary(tag)):
+        if languages.folder_language(folder) and (BUILTIN_DIR / folder).is_dir():
+            return BUILTIN_DIR / folder
+    return None
+
+
+def builtin_practices(language: str | None = None) -> list[str]:
+    """Return the names of the built-in practices: in one language, or in all of them.
+
+    English ones are named bare (`settling`), the others by their folder (`de/settling`).
+    """
+    names = []
+    for tag in [language] if language else builtin_languages():
+        folder = builtin_dir(tag)
+        if folder is None:
+            continue
+        prefix = "" if folder == BUILTIN_DIR else f"{folder.name}/"
+        names += sorted(prefix + p.stem for p in folder.glob("*.j2") if not p.name.startswith("_"))
+    return names
+
+
+def _builtin(ref: str, language: str | None) -> Path | None:
+    """Return the built-in file `ref` names (`settling`, `de/settling`), in `language`."""
+    folder_name, _, stem = ref.rpartition("/")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", stem):
+        return None
+    if folder_name:
+        if not languages.folder_language(folder_name) or (
+            language and not languages.same(folder_name, language)
+        ):
+            return None
+        language = folder_name
+    folder = builtin_dir(language)
+    if folder is None:
+        return None
+    found = folder / f"{stem}.j2"
+    return found if found.is_file() else None
+
+
+def is_builtin_name(ref: str) -> bool:
+    """Return whether `ref` names a built-in practice, as `settling` or `de/settling` do."""
+    return _builtin(ref, None) is not None
+
+
+def find_practice(ref: str, language: str | None = None) -> Path:
+    """Return the template file for a built-in name (in `language`, if given) or a path."""
     path = Path(ref).expanduser()
     if path.is_file():
         return path
-    builtin = BUILTIN_DIR / f"{ref}.j2"
-    if not ref.startswith("_") and "/" not in ref and builtin.is_file():
+    builtin = _builtin(ref, language)
+    if builtin is not None:
         return builtin
+    stem = ref.rpartition("/")[2]
+    elsewhere = [n for n in builtin_practices() if n.rpartition("/")[2] == stem]
+    if elsewhere and (language or "/" in ref):
+        wanted = languages.normal(language or ref.rpartition("/")[0])
+        langs = ", ".join(_language_of_name(n) for n in elsewhere)
+        raise ScriptError.at(ref, None, None, f"no built-in practice {stem!r} in {wanted} "
+                             f"(it is written in {langs})")  # fmt: skip
     if path.suffix or "/" in ref or path.exists():
         raise ScriptError.at(ref, None, None, "no such practice file")
-    names = builtin_practices()
+    names = builtin_practices(language if builtin_dir(language) else None)
     close = difflib.get_close_matches(ref, names, n=3)
     hint = f"did you mean {', '.join(close)}?" if close else "`calmcast practices` lists them"
     raise ScriptError.at(ref, None, None, f"no built-in practice of that name ({hint})")
 
 
-def load_practice(ref: str) -> Practice:
-    """Return the practice `ref` names, its front matter read and checked."""
-    path = find_practice(ref)
+def _language_of_name(name: str) -> str:
+    return name.rpartition("/")[0] or languages.DEFAULT
+
+
+def load_practice(ref: str, language: str | None = None) -> Practice:
+    """Return the practice `ref` names, its front matter read and checked.
+
+    With `language`, a built-in name finds the practice written in it, and a practice of
+    another language is refused.
+    """
+    path = find_practice(ref, language)
     try:
         if not path.is_file():
             raise ScriptError.at(str(path), None, None, "is not a file")
@@ -88,14 +154,23 @@ def load_practice(ref: str) -> Practice:
             str(path), None, None, f"cannot read the practice: {e.strerror or e}"
         ) from e
     name = path.stem if path.suffix in SUFFIXES else path.name
-    return practice_from_source(source, name, str(path))
+    if path.parent != BUILTIN_DIR and path.parent.parent == BUILTIN_DIR:
+        name = f"{path.parent.name}/{name}"  # de/settling
+    practice = practice_from_source(source, name, str(path))
+    if language and not languages.same(practice.language, language):
+        raise ScriptError.at(
+            shown_name(practice), None, None,
+            f"is written in {practice.language}, not {languages.normal(language)} (a practice "
+            "says its language in its front matter's `language` or by its folder, e.g. de/)",
+        )  # fmt: skip
+    return practice
 
 
 def practice_from_source(
     source: str, name: str = "practice", path: str = "practice.j2"
 ) -> Practice:
     """Return a practice from template text, as if read from `path`."""
-    shown = name if Path(path).parent == BUILTIN_DIR else path
+    shown = name if _is_builtin(path) else path
     meta, fm_lines = _front_matter(source, shown)
     return _practice_from(meta, name=name, path=path, shown=shown, source=source, fm_lines=fm_lines)
 
@@ -198,6 +273,11 @@ def _practice_from(meta: dict, *, name, path, shown, source, fm_lines) -> Practi
         problems.append(f"pronounce: {e}")
     title = text("title") or name.replace("-", " ").replace("_", " ").capitalize()
     described = {key: text(key) for key in ("description", "guide", "album", "language")}
+    language = described["language"].strip()
+    if language and not re.fullmatch(languages.TAG, language):
+        problems.append(f"language: expected a language like de or es-419, got {language!r}")
+    folder = Path(path).parent.name
+    language = languages.normal(language or languages.folder_language(folder.lower()))
     if problems:
         raise ScriptError.at(shown, None, None, "front matter: " + "; ".join(problems), problems)
     return Practice(
@@ -215,10 +295,15 @@ def _practice_from(meta: dict, *, name, path, shown, source, fm_lines) -> Practi
         front_matter_lines=fm_lines,
         guide=described["guide"],
         album=described["album"],
-        language=described["language"],
+        language=language,
     )
 
 
 def shown_name(practice: Practice) -> str:
     """Return how messages name a practice: a built-in by its name, any other by its path."""
-    return practice.name if Path(practice.path).parent == BUILTIN_DIR else practice.path
+    return practice.name if _is_builtin(practice.path) else practice.path
+
+
+def _is_builtin(path: str | Path) -> bool:
+    folder = Path(path).parent
+    return folder == BUILTIN_DIR or folder.parent == BUILTIN_DIR

@@ -18,13 +18,15 @@ def render_script(
     practice: Practice,
     minutes: float | None = None,
     values: dict[str, str] | None = None,
-    language: str = "en",
 ) -> Script:
-    """Return the practice rendered for a length and the listener's values, parsed."""
+    """Return the practice rendered for a length and the listener's values, parsed.
+
+    The template sees `minutes` and `language` (the practice's own) besides its variables.
+    """
     shown = shown_name(practice)
     context = coerce_values(practice, values, shown)
     context["minutes"] = float(minutes or 0.0)
-    context["language"] = language
+    context["language"] = practice.language
     read: list[str] = []
     text = render_text(practice, context, read)
     segments = parse_text(text, practice, shown)

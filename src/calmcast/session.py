@@ -31,6 +31,7 @@ class Request:
     practice: str
     minutes: float | None = None
     voice: str | None = None
+    language: str | None = None  # the built-in practice's version in it; None: its own
     wpm: float | None = None  # words a minute
     pitch: float | None = None
     values: dict[str, str] = field(default_factory=dict)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import lexicon
+from . import languages, lexicon
 from .durations import parse_duration
 from .limits import MAX_SESSION
 
@@ -168,7 +168,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("duration", length(1), None, "The length as 12m30s, 90s or 1h.", "LENGTH",
             attr="minutes"),
     Setting("voice", text(300, expect="a voice name"), None,
-            "espeak:en-gb, piper:joe, or a Piper .onnx path. See `calmcast voices`.", "NAME"),
+            "espeak:en-gb, piper:joe, or a Piper .onnx path. See `calmcast voices`. "
+            "Default: a natural voice of the practice's language when one is installed.",
+            "NAME"),
+    Setting("language", text(35, languages.TAG, "a language like de or es-419"), None,
+            "The language to speak: a built-in practice's version in it (`calmcast practices "
+            "--language de`) and a voice of it. Default: the practice's own.", "LANG"),
     Setting("wpm", number(40, 500), None,
             "Words a minute. Default: a meditation pace (140).", "WPM", aliases=("rate",)),
     Setting("pitch", number(0, 100), None, "Voice pitch, 0 to 100 (espeak).", "PITCH"),
@@ -224,8 +229,8 @@ BY_NAME = {s.name: s for s in SETTINGS}
 #: The settings a length is given by: one of them, never both.
 LENGTH = ("minutes", "duration")
 #: The settings `calmcast plan` takes: what decides the timeline.
-PLAN = ("minutes", "duration", "voice", "wpm", "pitch", "ambience", "bell", "interval_bell",
-        "bells", "strikes", "delay", "end_bell", "pronounce")
+PLAN = ("minutes", "duration", "voice", "language", "wpm", "pitch", "ambience", "bell",
+        "interval_bell", "bells", "strikes", "delay", "end_bell", "pronounce")
 
 
 def for_command(command: str) -> list[Setting]:

@@ -118,7 +118,7 @@ class Sound:
     def seconds(self) -> float:
         return len(self.audio) / self.rate
 
-    @property
+    @functools.cached_property
     def ring(self) -> float:
         """Return how long the sound stays within 40 dB of its peak: how long it is heard."""
         level = np.abs(self.audio).max(axis=1)

@@ -17,6 +17,7 @@ from mutagen.id3 import (
     TALB,
     TCON,
     TIT2,
+    TLAN,
     TLEN,
     TPE1,
     TRCK,
@@ -26,6 +27,7 @@ from mutagen.id3 import (
 )
 
 from .errors import OutputError
+from .languages import iso639_2
 from .model import Timeline
 from .timeline import paragraphs
 
@@ -48,7 +50,7 @@ class Tags:
     track: str | None = None  # "3" or "3/8"
     length_ms: int = 0
     transcript: str = ""
-    language: str = "eng"  # ISO 639-2, for USLT and COMM
+    language: str = "eng"  # ISO 639-2, for TLAN, USLT and COMM
     chapters: tuple[tuple[str, int, int], ...] = ()  # title, start ms, end ms
     cover: Path | None = None
     made: dict[str, str] = field(default_factory=dict)  # TXXX provenance, e.g. calmcast:voice
@@ -65,6 +67,7 @@ def write_tags(path: str | Path, tags: Tags, version: int = 3) -> None:
     if tags.track:
         id3.add(TRCK(encoding=3, text=str(tags.track)))
     id3.add(TLEN(encoding=3, text=str(tags.length_ms)))
+    id3.add(TLAN(encoding=3, text=tags.language))
     if tags.description:
         id3.add(COMM(encoding=3, lang=tags.language, desc="", text=tags.description))
     if tags.transcript:
@@ -150,6 +153,7 @@ def session_tags(result: Result, output: Output) -> Tags:
         track=output.track,
         length_ms=ms(p.timeline.length),
         transcript=transcript(p.timeline),
+        language=iso639_2(p.practice.language),
         chapters=tuple((title, ms(a), ms(b)) for title, a, b in p.timeline.chapters),
         cover=output.cover,
         made=made,

@@ -7,43 +7,94 @@ become markup.
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import re
+import types
 from pathlib import Path
 
 import jinja2
 
+from . import languages
 from .errors import ScriptError
 from .limits import MAX_TEMPLATE_BYTES, MAX_TEMPLATE_NUMBER, MAX_VALUE_CHARS, finite
 from .model import Practice
-from .practice import BUILTIN_DIR, SUFFIXES, shown_name
+from .practice import SUFFIXES, builtin_dir, shown_name
 from .sandbox import BoundedEnvironment, BudgetError
 
 
-def environment(practice: Practice) -> BoundedEnvironment:
-    """Return the one kind of template environment: sandboxed, strict, block-trimmed."""
+def environment(practice: Practice) -> _Environment:
+    """Return the one kind of template environment: sandboxed, strict, block-trimmed.
+
+    Includes are found beside the practice, then among the built-in partials of the
+    practice's language (`_opening.j2` in German is `practices/de/_opening.j2`). Numbers and
+    lengths are said in that language by the filters `number_words`, `minutes_words` and
+    `duration_words` (seconds): `{{ minutes | minutes_words }}` -> "zwanzig Minuten".
+    One environment serves every practice with the same folders and language, so a
+    template is compiled once per process (and again when its file changes).
+    """
     folders = [str(Path(practice.path).parent)]
-    if str(BUILTIN_DIR) not in folders:
-        folders.append(str(BUILTIN_DIR))
-    return BoundedEnvironment(
-        loader=_InsideLoader(folders),  # beside the practice, then the built-ins
+    shared = builtin_dir(practice.language)
+    if shared is not None and str(shared) not in folders:
+        folders.append(str(shared))
+    return _environment(tuple(folders), practice.language)
+
+
+#: Every template file the render in progress loads, resolved (None: not recorded).
+_READ: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("read", default=None)
+
+
+class _Environment(BoundedEnvironment):
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self._compiled: dict[str, types.CodeType] = {}
+
+    def _load_template(self, name, globals):  # every include and import, cached or not
+        template = super()._load_template(name, globals)
+        read = _READ.get()
+        if read is not None and template.filename:
+            read.append(str(Path(template.filename).resolve()))
+        return template
+
+    def from_body(self, body: str) -> jinja2.Template:
+        """Return a practice's own text as a template, compiled once while it is unchanged."""
+        code = self._compiled.get(body)
+        if code is None:
+            code = self.compile(body)
+            if len(self._compiled) >= 64:
+                self._compiled.clear()
+            self._compiled[body] = code
+        return self.template_class.from_code(self, code, self.make_globals(None), None)
+
+
+@functools.lru_cache(maxsize=32)
+def _environment(folders: tuple[str, ...], language: str) -> _Environment:
+    env = _Environment(
+        loader=_InsideLoader(list(folders)),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,
     )
+    env.filters["number_words"] = lambda n: languages.say_number(_number(n), language)
+    env.filters["minutes_words"] = lambda m: languages.say_duration(_number(m) * 60, language)
+    env.filters["duration_words"] = lambda s: languages.say_duration(_number(s), language)
+    return env
+
+
+def _number(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"expected a number, got {value!r}")
+    return float(value)
 
 
 class _InsideLoader(jinja2.FileSystemLoader):
     """Includes come from inside the practice's folder (or the built-ins), links resolved."""
 
-    read: list[str] | None = None  # where the files it loads are recorded
-
     def get_source(self, environment, template):
         source, filename, uptodate = super().get_source(environment, template)
         real = Path(filename).resolve()
-        if self.read is not None:
-            self.read.append(str(real))
         if not any(real.is_relative_to(Path(f).resolve()) for f in self.searchpath):
             raise jinja2.exceptions.SecurityError(
                 f"include {template!r} leads outside the practice's folder"
@@ -129,10 +180,9 @@ def render_text(practice: Practice, context: dict, read: list[str] | None = None
         n = practice.front_matter_lines
         body = "{#" + "\n" * n + "#}" + "".join(lines[n:])
     env = environment(practice)
-    if read is not None and isinstance(env.loader, _InsideLoader):
-        env.loader.read = read
+    token = _READ.set(read)
     try:
-        template = env.from_string(body)
+        template = env.from_body(body)
         return env.render(template, context)
     except BudgetError as e:
         raise ScriptError.at(shown, None, None, f"stopped: {e} (see the limits in the README)") from e
@@ -148,6 +198,8 @@ def render_text(practice: Practice, context: dict, read: list[str] | None = None
     except (jinja2.TemplateError, TypeError, ValueError, ZeroDivisionError) as e:
         file, line = _template_frame(e.__traceback__, shown)
         raise ScriptError.at(file, line, None, str(e)) from e
+    finally:
+        _READ.reset(token)
 
 
 def _template_frame(tb, shown: str) -> tuple[str, int | None]:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 NAMES = ("playlist.m3u8", "feed.xml", "index.html", "manifest.json")
 
 
-def sidecars(result: Result, track: Track, language: str) -> dict[str, str]:
+def sidecars(result: Result, track: Track) -> dict[str, str]:
     """Return the files that go beside a track's MP3: captions and chapters, by name."""
     timeline = result.plan.timeline
     return {
@@ -56,6 +56,7 @@ def facts(result: Result, track: Track) -> dict:
         "voice_loudness": _finite(result.voice_loudness),
         "true_peak": _finite(result.true_peak),
         "practice": p.practice.name,
+        "language": p.practice.language,
         "about": p.practice.description,
         "voice": p.voice.name,
         "minutes": round(p.minutes, 3),

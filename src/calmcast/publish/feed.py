@@ -112,9 +112,9 @@ def rss(course, files, cover: str | None) -> bytes:
         _sub(item, _i("episodeType"), "full")
         _sub(item, _i("explicit"), "true" if course.explicit else "false")
         _sub(item, _p("transcript"), url=url(course, f"{t.stem}.vtt"), type="text/vtt",
-             language=course.language, rel="captions")  # fmt: skip
+             language=record.get("language") or course.language, rel="captions")  # fmt: skip
         _sub(item, _p("transcript"), url=url(course, f"{t.stem}.srt"),
-             type="application/x-subrip", language=course.language, rel="captions")  # fmt: skip
+             type="application/x-subrip", language=record.get("language") or course.language, rel="captions")  # fmt: skip
         _sub(item, _p("chapters"), url=url(course, f"{t.stem}.chapters.json"),
              type="application/json+chapters")  # fmt: skip
     ET.indent(root, space=" ")

@@ -100,15 +100,40 @@ def list_voices() -> list[VoiceInfo]:
     return [v for b in installed_backends() for v in b.voices()]
 
 
-def default_voice_name() -> str:
-    """Return the voice used when none is asked for: a natural one when installed."""
+def default_voice_name(language: str | None = None) -> str:
+    """Return the voice used when none is asked for: a natural one of `language` (English
+    by default) when one is installed, else espeak-ng's voice for it."""
+    from ..languages import normal, primary, same
+
     try:
         piper = backend("piper")
-        if piper.available() and piper.voices():
-            return piper.voices()[0].name
+        if piper.available():
+            for v in piper.voices():
+                if same(v.language, language):
+                    return v.name
     except (ImportError, VoiceError):
         pass
-    return "espeak:en-gb"
+    if primary(language) == "en":
+        return "espeak:en-gb"
+    try:
+        found = [v for v in backend("espeak").voices() if same(v.language, language)]
+    except (ImportError, VoiceError):
+        found = []
+    if not found:
+        raise VoiceError(f"no installed voice speaks {normal(language)} (`calmcast voices` lists them)")
+    exact = [v for v in found if normal(v.language) == normal(language)]
+    return min(exact or found, key=lambda v: len(v.name)).name
+
+
+def check_language(voice: Voice, language: str | None) -> None:
+    """Raise VoiceError if `voice` cannot speak a practice written in `language`."""
+    from ..languages import normal, primary, same
+
+    if language and not same(voice.language, language):
+        raise VoiceError(
+            f"voice {voice.name} speaks {voice.language}, but the practice is in "
+            f"{normal(language)}: choose a {primary(language)} voice (`calmcast voices` lists them)"
+        )
 
 
 def open_voice(name: str | None, wpm: float | None = None, pitch: float | None = None) -> Voice:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import VoiceError
-from . import MEDITATION_WPM, Voice, VoiceInfo
+from . import MEDITATION_WPM, VoiceInfo
 from .piper_voices import installed_voices, language_of, read_config, resolve
 
 log = logging.getLogger(__name__)
@@ -251,18 +251,6 @@ class PiperVoice:
         if not chunks:
             return np.zeros(0, np.float32)
         return np.concatenate(chunks).astype(np.float32, copy=False)
-
-
-def check_language(voice: Voice, language: str | None) -> None:
-    """Raise VoiceError if `voice` cannot speak a practice declared in `language`."""
-    if not language:
-        return
-    want = language.replace("_", "-").lower()
-    if want.split("-")[0] != voice.language.replace("_", "-").lower().split("-")[0]:
-        raise VoiceError(
-            f"voice {voice.name} speaks {voice.language}, but the practice is in {language}: "
-            f"choose a {want.split('-')[0]} voice (`calmcast voices` lists them)"
-        )
 
 
 class PiperBackend:
