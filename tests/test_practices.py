@@ -589,8 +589,9 @@ def test_the_colour_carries_its_wish_at_every_length(minutes):
 @pytest.mark.parametrize("name", GUIDED)
 def test_the_bedtime_ending_has_no_return_and_no_bell_and_the_bed_plays_on(name):
     practice = load_practice(name)
-    for minutes in sorted({practice.min_minutes, 20}):
-        p = calmcast.plan(name, minutes=minutes, voice="fake:steady", values={"ending": "sleep"})
+    for minutes, bell in ((practice.min_minutes, None), (20, "gong")):  # --bell adds none
+        p = calmcast.plan(name, minutes=minutes, voice="fake:steady", values={"ending": "sleep"},
+                          bell=bell)  # fmt: skip
         assert chapters(p)[-1] == "Drifting off"
         rate, events = p.timeline.sample_rate, p.timeline.events
         last_words = max(e.end for e in events if isinstance(e.segment, Speech))

@@ -127,6 +127,9 @@ def ring_out(segments: Sequence[Segment], bell_seconds: dict[str | None, float])
     return [*segments, Pause(need, need, kind=PauseKind.RING_OUT)]
 
 
+#: The bell that is not struck: `[bell none]` keeps a place silent where a bell would go.
+NO_BELL = "none"
+
 #: Seconds between two strikes of one bell (`--strikes 3`).
 STRIKE_SPACING = 4.0
 
@@ -157,6 +160,8 @@ def frame(
         body, opens = _strike_first_bell(body, bell)
         body, closes = _strike_first_bell(body[::-1], bell)
         body = body[::-1]
+    # `[bell none]` is a place where a bell is meant not to ring (the bedtime ending's close).
+    body = [seg for seg in body if not (isinstance(seg, Bell) and seg.name == NO_BELL)]
     lead_in = timing.lead_in if delay is None else delay
     segments: list[Segment] = [Pause(lead_in, lead_in, kind=PauseKind.LEAD_IN)]
     if open_and_close and not opens:
@@ -202,20 +207,22 @@ def _struck(segments: list[Segment], strikes: int) -> list[Segment]:
 
 
 def _strike_first_bell(segments: list[Segment], name: str) -> tuple[list[Segment], bool]:
-    """Return segments with their first bell before any speech struck as `name`, and whether."""
+    """Return segments with their first bell before any speech struck as `name`, and whether
+    there is one (a `[bell none]` there stays silent, and counts)."""
     out = list(segments)
     for i, seg in enumerate(out):
         if isinstance(seg, Speech):
             break
         if isinstance(seg, Bell):
-            out[i] = Bell(name, seg.place)
+            if seg.name != NO_BELL:
+                out[i] = Bell(name, seg.place)
             return out, True
     return out, False
 
 
 def bell_names(body: Sequence[Segment], bell: str, *, session_bell: bool) -> set[str]:
     """Return the names of every bell a framed session strikes (a bare [bell] is `bell`)."""
-    names = {seg.name or bell for seg in body if isinstance(seg, Bell)}
+    names = {seg.name or bell for seg in body if isinstance(seg, Bell)} - {NO_BELL}
     return names | {bell} if session_bell else names
 
 

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 import tempfile
 import wave
 import zipfile
@@ -122,10 +123,22 @@ class SpeechCache:
         return pcm.astype(np.float32) / 32768.0
 
     def get_prepared(self, key: str) -> Entry | None:
-        """Return the prepared utterance stored under `key`, or None if absent or damaged."""
+        """Return the prepared utterance stored under `key`, or None if absent or damaged.
+
+        An entry this process has checked and whose file is unchanged since (the same inode,
+        size and time) is not read again: its audio is read, and checked, when it is mixed.
+        """
         path = self.prepared_path(key)
-        if not path.is_file():
+        try:
+            st = path.stat()
+        except OSError:
             return None
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        stamp = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+        known = _CHECKED.get(stamp)
+        if known is not None:
+            return known
         try:
             with np.load(path) as z:
                 header = z["header"]
@@ -141,7 +154,11 @@ class SpeechCache:
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, IndexError) as e:
             log.warning("%s: damaged cache entry (%s), preparing it again", path, e)
             return None
-        return Entry(path, rate, frames, crc)
+        entry = Entry(path, rate, frames, crc)
+        if len(_CHECKED) >= MAX_CHECKED:
+            _CHECKED.clear()
+        _CHECKED[stamp] = entry
+        return entry
 
     def put_prepared(
         self, key: str, audio: np.ndarray, rate: int, bins: np.ndarray, stats: dict
@@ -159,6 +176,13 @@ class SpeechCache:
         }
         _atomic(path, lambda f: np.savez(f, **arrays))
         return Entry(path, rate, len(pcm), crc)
+
+
+#: Prepared entries checked by this process, by file identity: a plan that meets the same
+#: lines again (every length of a practice, a service's repeated requests) does not read
+#: them again. Bounded; an Entry is a few numbers.
+_CHECKED: dict[tuple, Entry] = {}
+MAX_CHECKED = 20_000
 
 
 class Entry:
