@@ -304,6 +304,7 @@ def anna(tmp_path, monkeypatch):
     backend.installed_voices.cache_clear()
 
 
+@pytest.mark.slow
 def test_a_german_piper_voice_when_installed_speaks_the_german_practices(anna):
     import calmcast
     from calmcast.voices import default_voice_name
