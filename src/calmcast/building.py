@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .course import Checked, Course, Track
 from .errors import CalmcastError, ConfigError
-from .output import write_small
+from .output import sweep_parts, write_small
 from .progress import Progress, Stage
 from .records import RECORD_VERSION, RECORDS, file_hash, look
 
@@ -220,9 +220,13 @@ def _make_all(course, folder, todo, stamps, found, jobs, report) -> list[Built]:
             "so far is kept: run the build again to finish"
         ) from None
     except (KeyboardInterrupt, SystemExit):
-        for proc in list(getattr(pool, "_processes", {}).values()):
+        workers = list(getattr(pool, "_processes", {}).values())
+        for proc in workers:
             if proc.is_alive():
                 proc.terminate()  # each worker cleans up as Ctrl-C does
+        pool.shutdown(wait=True, cancel_futures=True)
+        # And should one have been stopped before it could, its part files go too.
+        sweep_parts(folder, {proc.pid for proc in workers if proc.pid})
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

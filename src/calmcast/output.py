@@ -186,6 +186,16 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+def sweep_parts(folder: str | Path, pids: set[int]) -> None:
+    """Remove the part files in `folder` that the processes `pids`, now stopped, left."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            m = _PART.match(entry.name)
+            if m and int(m["pid"]) in pids and not _alive(int(m["pid"])):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+
+
 def _alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
