@@ -18,7 +18,7 @@ import signal
 import stat
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from .errors import OutputError
@@ -98,14 +98,8 @@ class Destination:
 
     def sweep(self) -> None:
         """Remove this destination's part files left by runs that were killed."""
-        if self.stdout:
-            return
-        with contextlib.suppress(OSError):
-            for entry in os.scandir(self.folder):
-                m = _PART.match(entry.name)
-                if m and m["stem"] == self.real.stem and not _alive(int(m["pid"])):
-                    with contextlib.suppress(OSError):
-                        os.unlink(entry.path)
+        if not self.stdout:
+            _sweep(self.folder, lambda stem, pid: stem == self.real.stem)
 
     def discard(self) -> None:
         if self.tmp is not None:
@@ -188,10 +182,15 @@ def _kind(mode: int) -> str:
 
 def sweep_parts(folder: str | Path, pids: set[int]) -> None:
     """Remove the part files in `folder` that the processes `pids`, now stopped, left."""
+    _sweep(folder, lambda stem, pid: pid in pids)
+
+
+def _sweep(folder: str | Path, which: Callable[[str, int], bool]) -> None:
+    """Remove the part files in `folder` that `which(stem, pid)` picks, of processes gone."""
     with contextlib.suppress(OSError):
         for entry in os.scandir(folder):
             m = _PART.match(entry.name)
-            if m and int(m["pid"]) in pids and not _alive(int(m["pid"])):
+            if m and which(m["stem"], int(m["pid"])) and not _alive(int(m["pid"])):
                 with contextlib.suppress(OSError):
                     os.unlink(entry.path)
 
