@@ -151,8 +151,10 @@ def test_a_voice_of_another_language_and_a_missing_version_are_refused():
         calmcast.plan("body-scan", language="de")
     with pytest.raises(ScriptError, match="no built-in practice 'settling' in fr"):
         calmcast.plan("settling", language="fr")
-    with pytest.raises(ScriptError, match="no built-in practice 'settling' in es"):
+    with pytest.raises(ScriptError, match="de/settling: is written in de, not es: its version in es is es/settling"):
         calmcast.plan("de/settling", language="es")
+    with pytest.raises(ScriptError, match=r"es/\.\./settling: no such practice file"):
+        calmcast.plan("es/../settling")
 
 
 def test_a_practice_of_ones_own_takes_its_language_from_its_folder_or_front_matter(tmp_path):
@@ -171,6 +173,10 @@ def test_a_practice_of_ones_own_takes_its_language_from_its_folder_or_front_matt
     assert render_script(load_practice(str(spanish)), 20, {}).speech[0].text == "Veinte minutos de calma."
     with pytest.raises(ScriptError, match="is written in es, not de"):
         load_practice(str(spanish), "de")
+    unspoken = tmp_path / "xx.j2"
+    unspoken.write_text('+++\nlanguage = "xx"\n+++\nx\n', encoding="utf-8")
+    with pytest.raises(VoiceError, match=r"xx\.j2: written in xx, and no installed voice speaks xx"):
+        calmcast.plan(str(unspoken))
     bad = tmp_path / "bad.j2"
     bad.write_text('+++\nlanguage = "deutsch!"\n+++\nx\n', encoding="utf-8")
     with pytest.raises(ScriptError, match="language: expected a language like de"):

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 
 from . import sounds
 from .durations import format_duration
-from .errors import ConfigError
+from .errors import ConfigError, VoiceError
 from .lexicon import Lexicon
 from .limits import MAX_SESSION, MIN_BELL_INTERVAL, finite
 from .mix import Levels, Mixer, anchor, codec_sample, voice_chain
 from .mix import check as check_levels
 from .model import Bell, Practice, Script, Timeline
-from .practice import find_practice, load_practice
+from .practice import find_practice, load_practice, shown_name
 from .progress import Progress, Stage
 from .script import render_script
 from .session import Output, Plan, Request, Result
@@ -105,7 +105,13 @@ def plan(
 def voice_name(request: Request, practice: Practice) -> str:
     """Return the voice a request is spoken by: its own, else the default for the practice's
     language."""
-    return request.voice or default_voice_name(practice.language)
+    if request.voice:
+        return request.voice
+    try:
+        return default_voice_name(practice.language)
+    except VoiceError as e:
+        raise VoiceError(f"{shown_name(practice)}: written in {practice.language}, and "
+                         f"{e.format_message()}") from None
 
 
 def voice_texts(practice: Practice, request: Request, script: Script) -> list[str]:

@@ -112,10 +112,15 @@ def find_practice(ref: str, language: str | None = None) -> Path:
     builtin = _builtin(ref, language)
     if builtin is not None:
         return builtin
-    stem = ref.rpartition("/")[2]
+    prefix, _, stem = ref.rpartition("/")
     elsewhere = [n for n in builtin_practices() if n.rpartition("/")[2] == stem]
-    if elsewhere and (language or "/" in ref):
-        wanted = languages.normal(language or ref.rpartition("/")[0])
+    if prefix and language and _builtin(ref, None) and not languages.same(prefix, language):
+        there = [n for n in elsewhere if languages.same(_language_of_name(n), language)]
+        hint = f": its version in {languages.normal(language)} is {there[0]}" if there else ""
+        raise ScriptError.at(ref, None, None, f"is written in {prefix}, not "
+                             f"{languages.normal(language)}{hint}")  # fmt: skip
+    if elsewhere and (language or languages.folder_language(prefix)):
+        wanted = languages.normal(language or prefix)
         langs = ", ".join(_language_of_name(n) for n in elsewhere)
         raise ScriptError.at(ref, None, None, f"no built-in practice {stem!r} in {wanted} "
                              f"(it is written in {langs})")  # fmt: skip
