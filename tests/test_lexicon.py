@@ -10,7 +10,7 @@ import pytest
 
 import calmcast
 from calmcast.lexicon import Lexicon, check
-from calmcast.model import Speech
+from calmcast.model import Pause, Speech
 from conftest import write
 
 VOICE = "espeak:en-gb"
@@ -91,3 +91,21 @@ def test_a_bad_table_in_front_matter_names_the_file(tmp_path):
     practice = write(tmp_path / "p.j2", '+++\n[pronounce]\nNeff = ""\n+++\nHello.\n')
     with pytest.raises(calmcast.ScriptError, match=r"p.j2.*pronounce: Neff: the respelling"):
         calmcast.plan(practice, voice=VOICE, ambience=None)
+
+
+def test_other_tools_markup_is_never_spoken_by_espeak(tmp_path):
+    script = write(tmp_path / "borrowed.j2", (
+        '+++\ntitle = "Borrowed"\n+++\nWelcome. [pause:2s] Breathe in. [PAUSE=3]\n'
+        'Rest <break time="1500ms"/> here. <break strength="strong"/>\n'
+        'I am <sub alias="doctor">Dr.</sub> Neff.\n'
+    ))  # fmt: skip
+    p = calmcast.plan(script, voice=VOICE, ambience=None)
+    said = [u.text for u in p.speech]
+    assert said == ["Welcome.", "Breathe in.", "Rest", "here.", "I am doctor Neff."]
+    rate = p.timeline.sample_rate
+    pauses = [e.length / rate for e in p.timeline.events
+              if isinstance(e.segment, Pause) and e.segment.kind == "pause"]  # fmt: skip
+    assert pauses == pytest.approx([2, 3, 1.5, 2])
+    heard = ipa(" ".join(said))
+    for word in ("break", "time", "alias", "strength", "less", "greater"):
+        assert ipa(word).strip() not in heard, word

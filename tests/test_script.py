@@ -335,7 +335,9 @@ def test_the_parser_is_linear_up_to_the_size_limit():
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("Sam [bell gong]", "cannot hold \\[ or \\]"),
+        ("Sam [bell gong]", "cannot hold \\["),
+        ('Sam <break time="1m"/>', "cannot hold <"),
+        ("Sam>", "cannot hold >"),
         ("Sam\x00x", "control character U\\+0000"),
         ("Sam\nJo", "control character U\\+000A"),
         ("x" * 600, "at most 500 characters"),
@@ -382,3 +384,71 @@ def test_any_script_text_renders_or_raises_calmcast_s_own_error(text):
 def test_an_abbreviation_does_not_end_a_sentence(text, sentences):
     segs = render_script(practice_from_source(text + "\n")).segments
     assert [s.text for s in segs if isinstance(s, Speech)] == sentences
+
+
+@pytest.mark.parametrize(("marker", "seconds"), [
+    ("[pause:2.5s]", 2.5), ("[PAUSE=10]", 10), ("[PAUSE:10]", 10), ("[pause: 1m]", 60),
+    ("[Pause = 4s]", 4), ('<break time="2s"/>', 2), ('<break time="500ms"/>', 0.5),
+    ("<break time='1.5s' />", 1.5), ('<BREAK TIME="750 ms"/>', 0.75), ("<break/>", 1),
+    ('<break strength="none"/>', 0), ('<break strength="x-weak"/>', 0.25),
+    ('<break strength="weak"/>', 0.5), ('<break strength="medium"/>', 1),
+    ('<break strength="strong"/>', 2), ('<break strength="x-strong"/>', 5),
+    ('<break time="3s"></break>', 3),
+])  # fmt: skip
+def test_other_tools_pause_markup_is_a_fixed_pause(marker, seconds):
+    segs = parse(f"Breathe. {marker} Rest.")
+    (pause,) = [s for s in segs if isinstance(s, Pause)]
+    assert (pause.minimum, pause.maximum, pause.kind) == (seconds, seconds, "pause")
+    assert [s.text for s in segs if isinstance(s, Speech)] == ["Breathe.", "Rest."]
+
+
+def test_the_name_of_any_marker_may_be_followed_by_a_colon_or_equals():
+    segs = parse("[chapter: Settling] Breathe. [bell=gong]")
+    assert [s.title for s in segs if isinstance(s, Chapter)] == ["Settling"]
+    assert [s.name for s in segs if isinstance(s, Bell)] == ["gong"]
+
+
+def test_a_sub_speaks_its_alias_within_its_sentence():
+    segs = parse('I am <sub alias="doctor">Dr.</sub> Neff. <sub alias=\'R A I N\'>RAIN</sub> helps.')
+    assert [s.text for s in segs if isinstance(s, Speech)] == ["I am doctor Neff.", "R A I N helps."]
+
+
+def test_punctuation_left_beside_a_tag_is_not_spoken():
+    segs = parse('Rest here <break time="1s"/>. And <break/>, here.')
+    assert [s.text for s in segs if isinstance(s, Speech)] == ["Rest here", "And", ", here."]
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("Hello.\n<p>Rest.</p>", r"test.j2:2:1: <p>: unknown tag <p> .*a tag is never spoken"),
+    ('Hi. <audio src="http://example.com/a.mp3"/>', "unknown tag <audio>"),
+    ("<speak>Hi.</speak>", "unknown tag <speak>"),
+    ('Hi. <break time="soon"/>', "time: 'soon' is not a duration"),
+    ('Hi. <break strength="loud"/>', "strength is one of none, x-weak"),
+    ('Hi. <break foo="1"/>', "a break takes time or strength, not foo"),
+    ('Hi. <break time=2s/>', "cannot read 'time=2s'"),
+    ('Hi. <break time="2s"', "unclosed tag"),
+    ('Hi. <sub alias="x">y', 'a sub is written <sub alias="what to say">shown</sub>'),
+    ("Hi. [pause:soon]", r"\[pause:soon\]: 'soon' is not a duration"),
+    ("Hi. [paws:2s]", r"unknown marker \[paws:2s\] \(did you mean \[pause\]\?\)"),
+])  # fmt: skip
+def test_tags_calmcast_does_not_read_are_errors_with_the_place(body, message):
+    with pytest.raises(ScriptError, match=message):
+        parse(body)
+
+
+def test_less_than_in_prose_is_not_a_tag():
+    segs = parse("Count to <3 or 4> breaths.")
+    assert [s.text for s in segs if isinstance(s, Speech)] == ["Count to <3 or 4> breaths."]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list('Rest. <>/="\'break timesub alias strength 0123456789ms\n')),
+               max_size=200))  # fmt: skip
+def test_any_tag_soup_renders_or_raises_and_never_speaks_a_tag(text):
+    try:
+        segs = render_script(practice_from_source(text)).segments
+    except ScriptError:
+        return
+    for s in segs:
+        if isinstance(s, Speech):
+            assert not re.search(r"<\s*/?\s*[A-Za-z]", s.text), s.text

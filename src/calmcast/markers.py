@@ -4,6 +4,11 @@ Sentences become utterances with short breaths between them and longer pauses be
 paragraphs. Anything in square brackets is a marker, looked up by its first word in
 `MARKERS`: one small function each, taking what follows the word and returning the
 segments it stands for. Adding a marker is adding one function here.
+
+Other tools' markup is read too, so a script need not be rewritten: `[pause:2.5s]`,
+`[PAUSE=10]` (the name may be followed by `:` or `=`), SSML's `<break time="2s"/>` and
+`<break strength="strong"/>` (`BREAK_STRENGTHS`), and `<sub alias="...">...</sub>`, which
+speaks its alias. Any other tag is an error: a tag is never read aloud.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from .practice import shown_name
 MAX_UTTERANCE = 400
 #: The short breath between the pieces of a split sentence.
 COMMA_BREATH = 0.35
+#: The silence of each SSML break strength, seconds (`<break/>` alone is medium, as in SSML).
+BREAK_STRENGTHS = {"none": 0.0, "x-weak": 0.25, "weak": 0.5, "medium": 1.0, "strong": 2.0,
+                   "x-strong": 5.0}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -109,9 +117,56 @@ def _chapter(m: Found) -> Chapter:
     return Chapter(m.rest, m.place)
 
 
+_ATTRIBUTE = re.compile(r"""([A-Za-z][\w:-]*)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_BREAK_TIME = re.compile(r"(\d+(?:\.\d+)?)\s*ms", re.IGNORECASE)
+
+
+def _attributes(m: Found) -> dict[str, str]:
+    """Return a tag's attributes, by lower-case name; anything else in the tag is an error."""
+    found, rest = {}, m.rest
+    for a in _ATTRIBUTE.finditer(m.rest):
+        found[a.group(1).lower()] = a.group(2) if a.group(2) is not None else a.group(3)
+        rest = rest.replace(a.group(0), " ", 1)
+    if rest.strip(" \t/"):
+        raise m.fail(f"cannot read {rest.strip(' /')[:30]!r} (attributes look like time=\"2s\")")
+    return found
+
+
+def _break(m: Found) -> Pause:
+    """SSML's `<break time="..."/>` or `<break strength="..."/>`: a fixed silence."""
+    attrs = _attributes(m)
+    unknown = sorted(set(attrs) - {"time", "strength"})
+    if unknown:
+        raise m.fail(f"a break takes time or strength, not {unknown[0]}")
+    if "time" in attrs:
+        time = attrs["time"].strip()
+        ms = _BREAK_TIME.fullmatch(time)
+        try:
+            seconds = float(ms.group(1)) / 1000 if ms else parse_duration(time)
+        except ValueError as e:
+            raise m.fail(f"time: {e}") from None
+        return Pause(seconds, seconds, place=m.place)
+    strength = attrs.get("strength", "medium").strip().lower()
+    if strength not in BREAK_STRENGTHS:
+        raise m.fail(f"strength is one of {', '.join(BREAK_STRENGTHS)}")
+    seconds = BREAK_STRENGTHS[strength]
+    return Pause(seconds, seconds, place=m.place)
+
+
 # -- reading the text --------------------------------------------------------------------------
 
-_MARKER = re.compile(r"\[([^\[\]\n]*)\]")
+_MARKER = re.compile(r"\[([^\[\]\n]*)\]|<\s*/?\s*[A-Za-z][^<>\n]*>")
+#: A marker's name and what follows it: `pause 30s`, `pause:2.5s`, `PAUSE=10`.
+_MARKER_NAME = re.compile(r"\s*([^\s:=]*)\s*[:=]?\s*(.*)", re.DOTALL)
+#: The tags calmcast reads; any other is an error.
+_TAG = re.compile(r"<\s*(/?)\s*([A-Za-z][\w.:-]*)(.*?)>", re.DOTALL)
+#: `<sub alias="...">shown</sub>` speaks the alias.
+_SUB = re.compile(
+    r"""<\s*sub\s+alias\s*=\s*(?:"([^"<>]*)"|'([^'<>]*)')\s*>[^<>]*<\s*/\s*sub\s*>""",
+    re.IGNORECASE,
+)
+#: What would start a tag: never spoken, so one left open is an error.
+_TAG_START = re.compile(r"<\s*/?\s*[A-Za-z]")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"'”’)]*\s+")
 #: A full stop after these is an abbreviation's, not a sentence's end ("Dr. Neff").
 _ABBREVIATION = re.compile(r"(?:^|[\s(\"'“‘])(?:Dr|Mr|Mrs|Ms|Mx|St|Prof|Fr|Sr|e\.g|i\.e|cf|vs)\.$")
@@ -170,10 +225,14 @@ class _Parser:
             for kind, value, offset in self._tokens(para.group(0), para.start()):
                 if kind == "marker":
                     seg = self._marker(value, offset)
+                    if seg is None:  # a closing </break>
+                        continue
                     explicit_since_speech |= isinstance(seg, Pause)
                     out.append(seg)
                     continue
                 for sentence, soff in self._sentences(value, offset):
+                    if not any(c.isalnum() for c in sentence):
+                        continue  # punctuation left beside a marker: nothing to say
                     for i, piece in enumerate(_split_long(sentence)):
                         if last_was_speech and not explicit_since_speech:
                             out.insert(_gap_index(out), self._gap(i > 0, paragraph_break))
@@ -193,6 +252,9 @@ class _Parser:
         return Pause(self.timing.breath, self.timing.breath, kind=PauseKind.BREATH)
 
     def _tokens(self, para: str, base: int) -> Iterator[tuple[str, str, int]]:
+        # The alias takes the place of what it stands for (the columns after it in this
+        # paragraph may then be a little off; places are found by their text first).
+        para = _SUB.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(2), para)
         pos = 0
         for m in _MARKER.finditer(para):
             yield from self._text_token(para[pos : m.start()], base + pos)
@@ -208,6 +270,11 @@ class _Parser:
                 raise self.fail(
                     offset + i, snippet, f"unmatched {bracket!r} in {snippet.strip()!r}"
                 )
+        tag = _TAG_START.search(chunk)
+        if tag:
+            snippet = chunk[tag.start() : tag.start() + 20].split("\n")[0]
+            raise self.fail(offset + tag.start(), snippet,
+                            f"unclosed tag in {snippet.strip()!r} (a tag ends with >)")  # fmt: skip
         if chunk.strip():
             yield "text", chunk, offset
 
@@ -225,14 +292,28 @@ class _Parser:
         if rest.strip():
             yield " ".join(rest.split()), offset + pos + (len(rest) - len(rest.lstrip()))
 
-    def _marker(self, text: str, offset: int) -> Segment:
-        word, _, rest = text[1:-1].strip().partition(" ")
+    def _marker(self, text: str, offset: int) -> Segment | None:
+        if text.startswith("<"):
+            return self._tag(text, offset)
+        word, rest = _MARKER_NAME.fullmatch(text[1:-1]).groups()  # type: ignore[union-attr]
         kind = MARKERS.get(word.lower())
         if kind is None:
             close = difflib.get_close_matches(word.lower(), list(MARKERS), n=1)
             hint = f"did you mean [{close[0]}]?" if close else f"markers are {_known()}"
             raise self.fail(offset, text, f"unknown marker {text} ({hint})")
         return kind.read(Found(text, rest.strip(), self.place(offset, text), self.timing))
+
+    def _tag(self, text: str, offset: int) -> Segment | None:
+        closing, name, rest = _TAG.fullmatch(text).groups()  # type: ignore[union-attr]
+        found = Found(text, rest.strip(), self.place(offset, text), self.timing)
+        if name.lower() == "break":
+            return None if closing else _break(found)
+        if name.lower() == "sub":
+            raise found.fail('a sub is written <sub alias="what to say">shown</sub>')
+        raise found.fail(
+            f"unknown tag <{closing}{name}> (calmcast reads <break time=\"2s\"/>, "
+            '<break strength="strong"/> and <sub alias="...">...</sub>; a tag is never spoken)'
+        )
 
 
 def _known() -> str:

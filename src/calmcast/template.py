@@ -162,8 +162,11 @@ def _plain_text(name: str, value: str) -> str:
             f"{shown}: control character U+{ord(bad.group()):04X} at {bad.start() + 1}; "
             "a value is plain text on one line"
         )
-    if "[" in value or "]" in value:
-        raise ScriptError(f"{shown}: a value cannot hold [ or ], which would be read as markup")
+    markup = next((c for c in "[]<>" if c in value), None)
+    if markup:
+        raise ScriptError(
+            f"{shown}: a value cannot hold {markup} ([, ], < and > would be read as markup)"
+        )
     return value
 
 
