@@ -18,6 +18,7 @@ from pathlib import Path
 from . import languages, lexicon
 from .durations import parse_duration
 from .errors import ScriptError
+from .formats import convert_script, kind_of
 from .limits import MAX_PAUSE, MAX_SESSION, MAX_TEMPLATE_BYTES, finite
 from .model import Practice, Timing, Variable
 
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 #: The built-in practices, a resource of the package.
 BUILTIN_DIR = Path(str(resources.files("calmcast") / "practices"))
-SUFFIXES = (".j2", ".jinja", ".txt", ".md")
+SUFFIXES = (".j2", ".jinja", ".txt", ".text", ".md", ".markdown")
 
 _FRONT_KEYS = {
     "title",
@@ -161,7 +162,7 @@ def load_practice(ref: str, language: str | None = None) -> Practice:
     name = path.stem if path.suffix in SUFFIXES else path.name
     if path.parent != BUILTIN_DIR and path.parent.parent == BUILTIN_DIR:
         name = f"{path.parent.name}/{name}"  # de/settling
-    practice = practice_from_source(source, name, str(path))
+    practice = practice_from_source(source, name, str(path), kind_of(path))
     if language and not languages.same(practice.language, language):
         raise ScriptError.at(
             shown_name(practice), None, None,
@@ -172,11 +173,21 @@ def load_practice(ref: str, language: str | None = None) -> Practice:
 
 
 def practice_from_source(
-    source: str, name: str = "practice", path: str = "practice.j2"
+    source: str, name: str = "practice", path: str = "practice.j2", kind: str = "j2"
 ) -> Practice:
-    """Return a practice from template text, as if read from `path`."""
+    """Return a practice from template text, as if read from `path`.
+
+    A script of another kind (`formats.KINDS`: plain text, Markdown) is read into template
+    text first, line for line; its front matter, if it has one, is kept as it is.
+    """
     shown = name if _is_builtin(path) else path
     meta, fm_lines = _front_matter(source, shown)
+    if kind != "j2":
+        lines = source.splitlines(keepends=True)
+        converted = convert_script("".join(lines[fm_lines:]), kind, shown, fm_lines + 1)
+        source = "".join(lines[:fm_lines]) + converted.body
+        if converted.title and "title" not in meta:
+            meta = {**meta, "title": converted.title}
     return _practice_from(meta, name=name, path=path, shown=shown, source=source, fm_lines=fm_lines)
 
 

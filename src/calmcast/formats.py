@@ -1,0 +1,321 @@
+"""Scripts as people already write them: plain text and Markdown, read into a practice.
+
+A teacher's script is a document: headings for the parts, blank lines between paragraphs,
+and notes to the reader such as "(pause)", "(pause for 30 seconds)", "[long pause]",
+"— two minutes of silence —" or "...". `convert_script` turns such a file into the text a
+practice template holds (calmcast's own markers), line for line, so every place a message
+names is the script's own line, and says what it made of each note (`Note`).
+
+How notes read (the README's script-format section lists the same):
+
+- a note with a length is a fixed silence of that length ("(pause for 30 seconds)",
+  "(two minutes of silence)", "[1 min]"); a range ("2-3 minutes") is elastic between them;
+- "(pause)" alone is the practice's default pause;
+- "(long pause)", "(a while)" are elastic, `LONG` seconds; a pause word with no length
+  ("(silence)", "[rest]") is elastic, `OPEN`; "(short pause)", "(a moment)" are `SHORT`;
+- "..." inside a line is a short pause (`ELLIPSIS`); on a line of its own, the default pause;
+- calmcast's own markers (`[pause 30s..2m]`, `[bell]`, `<break time="2s"/>`) work as written.
+
+A note in square brackets that is none of these is a warning naming its line, and is not
+spoken; so is a line that is a parenthesis of its own ("(smile)"). A parenthesis within a
+sentence that is not a pause note is part of the sentence and is spoken.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+#: The kinds of script calmcast reads, by name (`--format`).
+KINDS = ("j2", "txt", "md")
+#: The kind each file name suffix says.
+SUFFIX_KINDS = {".j2": "j2", ".jinja": "j2", ".txt": "txt", ".text": "txt", ".md": "md",
+                ".markdown": "md"}  # fmt: skip
+
+#: Elastic silences, (shortest, longest) seconds: a long pause or "a while"; a pause note
+#: with no length.
+LONG = (20.0, 120.0)
+OPEN = (10.0, 60.0)
+#: Fixed silences, seconds: a short pause or a moment; "..." within a line.
+SHORT = 2.0
+ELLIPSIS = 1.5
+
+
+@dataclass(frozen=True)
+class Note:
+    """A note met in a script: its line, as written, and what it became (None: dropped)."""
+
+    line: int
+    text: str
+    made: str | None
+
+
+@dataclass
+class Converted:
+    """A script read into practice text, line for line, with what was made of its notes."""
+
+    kind: str
+    body: str
+    title: str | None = None
+    notes: list[Note] = field(default_factory=list)
+
+    @property
+    def unsure(self) -> list[Note]:
+        return [n for n in self.notes if n.made is None]
+
+
+def kind_of(path: str | Path) -> str:
+    """Return the kind of script a file holds, from its suffix (a template if unknown)."""
+    return SUFFIX_KINDS.get(Path(path).suffix.lower(), "j2")
+
+
+def convert_script(text: str, kind: str, shown: str, first_line: int = 1) -> Converted:
+    """Return a plain-text or Markdown script as practice text, notes made into markers.
+
+    `first_line` is the file's line number of the text's first line (after front matter).
+    """
+    lines = _markdown_lines(text) if kind == "md" else _text_lines(text)
+    out = Converted(kind, "")
+    body: list[str] = []
+    for number, (role, line) in enumerate(lines, first_line):
+        if role == "heading":
+            title = " ".join(_notes(line, number, out, heading=True).split())
+            if out.title is None and not any(b.strip() for b in body):
+                out.title = title  # the first heading, before any text, is the title
+                body.append("")
+            else:
+                body.append(f"[chapter {title}]" if title else "")
+            continue
+        body.append(_notes(line, number, out))
+    for note in out.unsure:
+        log.warning("%s:%d: %s: not a pause note calmcast knows; not spoken", shown, note.line,
+                    note.text)  # fmt: skip
+    # Braces are text here, never template code.
+    out.body = "\n".join(body).replace("{", "{{ '{' }}") + "\n"
+    return out
+
+
+# -- the lines of each kind --------------------------------------------------------------------
+
+
+def _text_lines(text: str) -> list[tuple[str, str]]:
+    """Return a plain script's lines, its headings marked.
+
+    A heading is a line after `#` marks, a line underlined with === or ---, or the first
+    line of the file when it is short, has no closing punctuation and stands alone.
+    """
+    source = text.splitlines()
+    lines: list[tuple[str, str]] = []
+    for i, line in enumerate(source):
+        below = source[i + 1] if i + 1 < len(source) else ""
+        marked = re.fullmatch(r"\s{0,3}#{1,6}\s+(.*?)(?:\s+#+)?\s*", line)
+        if marked:
+            lines.append(("heading", marked.group(1)))
+        elif line.strip() and re.fullmatch(r"\s*(?:={3,}|-{3,})\s*", below):
+            lines.append(("heading", line.strip()))
+        elif lines and lines[-1][0] == "heading" and re.fullmatch(r"\s*(?:={3,}|-{3,})\s*", line):
+            lines.append(("text", ""))  # the underline
+        elif (not any(t.strip() for _, t in lines) and line.strip() and not below.strip()
+              and len(line.strip()) <= 80 and not re.search(r"[.!?…:;,)\]]\s*$", line)):
+            lines.append(("heading", line.strip()))  # a title line
+        else:
+            lines.append(("text", line))
+    return lines
+
+
+def _markdown_lines(text: str) -> list[tuple[str, str]]:
+    """Return a Markdown script's lines as plain text: emphasis, list marks and links gone."""
+    from markdown_it import MarkdownIt
+
+    source = text.splitlines()
+    lines: list[tuple[str, str]] = [("text", "")] * len(source)
+    tokens = MarkdownIt("commonmark").parse(text)
+    heading = False
+    in_item = 0
+    for t in tokens:
+        if t.type == "heading_open":
+            heading = True
+        elif t.type == "heading_close":
+            heading = False
+        elif t.type == "list_item_open":
+            in_item += 1
+        elif t.type == "list_item_close":
+            in_item -= 1
+        elif t.type == "hr" and t.map:
+            lines[t.map[0]] = ("text", "")  # a rule between parts: a paragraph's pause
+        elif t.type == "html_block" and t.map:
+            for i, raw in enumerate(t.content.splitlines()):
+                lines[t.map[0] + i] = ("text", raw)  # calmcast's tags read as in a template
+        elif t.type == "inline" and t.map:
+            pieces = _inline_lines(t)
+            for i, piece in enumerate(pieces):
+                at = t.map[0] + i
+                if at < len(lines):
+                    lines[at] = ("heading" if heading else "text", piece)
+            if in_item and pieces and not re.search(r"[.!?…:;,]\s*$", pieces[-1]):
+                at = t.map[0] + len(pieces) - 1
+                lines[at] = (lines[at][0], pieces[-1] + ".")  # a list item is a sentence
+    return lines
+
+
+def _inline_lines(token) -> list[str]:
+    """Return an inline token's text, a string for each source line it spans."""
+    lines = [""]
+    for c in token.children or []:
+        if c.type in ("softbreak", "hardbreak"):
+            lines.append("")
+        elif c.type in ("text", "code_inline", "html_inline"):
+            lines[-1] += c.content
+        elif c.type == "image":
+            continue  # a picture is not spoken
+    return lines
+
+
+# -- notes -------------------------------------------------------------------------------------
+
+_NUMBERS = {
+    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
+    "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
+    "ninety": 90,
+}  # fmt: skip
+_UNITS = {"s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1, "m": 60, "min": 60,
+          "mins": 60, "minute": 60, "minutes": 60, "h": 3600, "hr": 3600, "hour": 3600,
+          "hours": 3600}  # fmt: skip
+_NUMBER = (r"(?:\d+(?:\.\d+)?|(?:twenty|thirty|forty|fifty)[- ](?:one|two|three|four|five|six|"
+           r"seven|eight|nine)|" + "|".join(sorted(_NUMBERS, key=len, reverse=True)) + ")")  # fmt: skip
+_UNIT = "(?:" + "|".join(sorted(_UNITS, key=len, reverse=True)) + ")"
+_LENGTH = re.compile(
+    rf"(?:(?P<half>half an? )|(?P<n>{_NUMBER})(?:\s*(?:-|–|to|or)\s*(?P<m>{_NUMBER}))?\s*)"
+    rf"(?P<unit>{_UNIT})\b(?P<and_half> and a half)?"
+)
+_PAUSE_WORDS = r"(?:pause|silence|silent|break|rest|stillness|quiet|gap|wait)"
+_SIZE = r"(?:(?P<size>long|longer|extended|short|shorter|brief|small)\s+)?"
+#: What may follow a pause word and still be a pause note: a length, or words of time.
+_AFTER = re.compile(
+    r"(?:(?:here|now|again|briefly|for|of|in|time|a|while|and|long|short|brief)\b|"
+    + _PAUSE_WORDS + r"s?\b|[\s,.:;!\-–—]|" + _LENGTH.pattern + ")*"
+)
+_PAUSE_FIRST = re.compile(rf"{_SIZE}(?P<word>{_PAUSE_WORDS})\b(?P<rest>.*)")
+_MOMENT = re.compile(r"(?:for\s+)?(?:a\s+)?(?P<what>moment|while|few moments|little while)")
+_NOTE_INLINE = re.compile(r"\(([^()\n]{1,80})\)|\[([^\[\]\n]{0,80})\]")
+_WHOLE = re.compile(r"\s*(?:\(([^()]*)\)|\[([^\[\]]*)\]|[—–]+\s*(.*?)\s*[—–]+|-{2,}\s*(.*?)\s*-{2,})\s*")
+_ELLIPSIS_LINE = re.compile(r"\s*(?:\.\s*){3,}\s*|\s*…+\s*")
+_RULE = re.compile(r"\s*(?:[-_*=~]\s*){3,}")
+_ELLIPSIS = re.compile(r"\s*(?:\.{3,}|…)\s*")
+
+
+def _notes(line: str, number: int, out: Converted, *, heading: bool = False) -> str:
+    """Return a line with its notes made into markers, recording each in `out.notes`."""
+    if not heading:
+        if _RULE.fullmatch(line):
+            return ""  # a rule between parts: a paragraph's pause
+        if _ELLIPSIS_LINE.fullmatch(line):
+            out.notes.append(Note(number, line.strip(), "[pause]"))
+            return "[pause]"
+        whole = _WHOLE.fullmatch(line)
+        if whole:
+            paren, bracket, dash, dashes = whole.groups()
+            note = next(g for g in (paren, bracket, dash, dashes) if g is not None)
+            if bracket is not None and _is_marker(bracket):
+                return line
+            made = pause_for(note)
+            out.notes.append(Note(number, line.strip(), made))
+            if made is None and dash is None and dashes is None:
+                return ""  # a stage direction of its own: not spoken
+            return made or line
+
+    def replace(m: re.Match) -> str:
+        paren, bracket = m.groups()
+        if bracket is not None and _is_marker(bracket):
+            return m.group(0)
+        made = pause_for(paren if paren is not None else bracket)
+        if made is None and paren is not None:
+            return m.group(0)  # a parenthesis within a sentence: spoken
+        out.notes.append(Note(number, m.group(0), made))
+        return f" {made} " if made else " "
+
+    line = _NOTE_INLINE.sub(replace, line)
+    if not heading and _ELLIPSIS.search(line):
+
+        def dots(m: re.Match) -> str:
+            out.notes.append(Note(number, m.group(0).strip(), f"[pause {ELLIPSIS:g}s]"))
+            return f" [pause {ELLIPSIS:g}s] "
+
+        line = _ELLIPSIS.sub(dots, line)
+    return line
+
+
+def _is_marker(inner: str) -> bool:
+    """Return whether `[inner]` is one of calmcast's own markers (then it is read as such)."""
+    from .markers import MARKERS
+
+    word = re.match(r"\s*([^\s:=]*)", inner).group(1).lower()  # type: ignore[union-attr]
+    if word not in MARKERS:
+        return False
+    if word != "pause":
+        return True
+    rest = inner.strip()[len(word) :].lstrip(" :=")
+    # calmcast's own syntax (a range, a weight, a bare length) is read, and checked, as such.
+    return not rest or ".." in rest or "weight=" in rest or bool(
+        re.fullmatch(r"[\d.]+[hms]?(?:[\d.]+[ms]?)*", rest.strip(), re.IGNORECASE))
+
+
+def pause_for(note: str) -> str | None:
+    """Return the marker a pause note stands for, or None if it is not a pause note."""
+    text = " ".join(note.lower().replace("’", "'").split()).strip(" .,:;!")
+    text = re.sub(r"^(?:a|an|the|please)\s+", "", text)
+    if not text:
+        return None
+    lengths = list(_LENGTH.finditer(text))
+    first = _LENGTH.match(text)
+    pause = _PAUSE_FIRST.fullmatch(text)
+    moment = _MOMENT.fullmatch(text)
+    if pause and not _AFTER.fullmatch(pause.group("rest")):
+        pause = None
+    if first and not _AFTER.fullmatch(text[first.end() :]):
+        first = None
+    if not (pause or first or moment):
+        return None
+    if lengths:
+        lo, hi = _seconds(lengths[0])
+        return f"[pause {_short(lo)}]" if lo == hi else f"[pause {_short(lo)}..{_short(hi)}]"
+    size = pause.group("size") if pause else None
+    if moment:
+        long = moment.group("what") in ("while", "little while")
+        return f"[pause {_short(LONG[0])}..{_short(LONG[1])}]" if long else f"[pause {SHORT:g}s]"
+    if size in ("long", "longer", "extended") or (pause and "while" in pause.group("rest")):
+        return f"[pause {_short(LONG[0])}..{_short(LONG[1])}]"
+    if size in ("short", "shorter", "brief", "small"):
+        return f"[pause {SHORT:g}s]"
+    if pause and pause.group("word") == "pause" and not pause.group("rest").strip(" .,:;!-"):
+        return "[pause]"
+    return f"[pause {_short(OPEN[0])}..{_short(OPEN[1])}]"
+
+
+def _number(word: str) -> float:
+    if re.fullmatch(r"\d+(?:\.\d+)?", word):
+        return float(word)
+    tens, _, ones = word.replace(" ", "-").partition("-")
+    return float(_NUMBERS[tens] + (_NUMBERS[ones] if ones else 0))
+
+
+def _seconds(m: re.Match) -> tuple[float, float]:
+    unit = _UNITS[m.group("unit")]
+    if m.group("half"):
+        return unit / 2, unit / 2
+    lo = _number(m.group("n"))
+    hi = _number(m.group("m")) if m.group("m") else lo
+    extra = 0.5 if m.group("and_half") else 0.0
+    return (lo + extra) * unit, (hi + extra) * unit
+
+
+def _short(seconds: float) -> str:
+    from .durations import format_duration
+
+    return format_duration(seconds)

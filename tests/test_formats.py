@@ -1,0 +1,150 @@
+"""Scripts as people write them: plain text and Markdown, their notes read as pauses."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import calmcast
+from calmcast.formats import LONG, OPEN, SHORT, pause_for
+from calmcast.model import Bell, Chapter, Pause, Speech
+from calmcast.practice import load_practice
+from calmcast.script import render_script
+from conftest import FIXTURES, write
+
+SCRIPTS = FIXTURES / "scripts"
+
+
+def segments(path, minutes=None):
+    return render_script(load_practice(str(path)), minutes).segments
+
+
+def said(segs) -> list[str]:
+    return [s.text for s in segs if isinstance(s, Speech)]
+
+
+def written(segs) -> list[tuple[float, float]]:
+    return [(s.minimum, s.maximum) for s in segs if isinstance(s, Pause) and s.kind == "pause"]
+
+
+@pytest.mark.parametrize(("note", "pause"), [
+    ("pause", "[pause]"), ("Pause.", "[pause]"), ("PAUSE", "[pause]"),
+    ("pause for 30 seconds", "[pause 30s]"), ("Pause for a minute.", "[pause 1m]"),
+    ("pause for one minute", "[pause 1m]"), ("pause 10s", "[pause 10s]"),
+    ("20 second pause", "[pause 20s]"), ("two minutes of silence", "[pause 2m]"),
+    ("1 min", "[pause 1m]"), ("90 sec", "[pause 1m30s]"), ("half a minute", "[pause 30s]"),
+    ("pause for a minute and a half", "[pause 1m30s]"), ("1.5 minutes", "[pause 1m30s]"),
+    ("twenty-five seconds", "[pause 25s]"), ("two to three minutes of silence", "[pause 2m..3m]"),
+    ("2-3 minutes", "[pause 2m..3m]"), ("silence for 5 minutes", "[pause 5m]"),
+    ("long pause", f"[pause {LONG[0]:g}s..{LONG[1] / 60:g}m]"),
+    ("a while", f"[pause {LONG[0]:g}s..{LONG[1] / 60:g}m]"),
+    ("pause for a while", f"[pause {LONG[0]:g}s..{LONG[1] / 60:g}m]"),
+    ("silence", f"[pause {OPEN[0]:g}s..{OPEN[1] / 60:g}m]"),
+    ("rest here", f"[pause {OPEN[0]:g}s..{OPEN[1] / 60:g}m]"),
+    ("short pause", f"[pause {SHORT:g}s]"), ("a moment", f"[pause {SHORT:g}s]"),
+    ("smile", None), ("music fades", None), ("rest your hands on your lap", None),
+    ("or your body", None), ("see page 3", None), ("", None),
+])  # fmt: skip
+def test_pause_notes_as_people_write_them(note, pause):
+    assert pause_for(note) == pause
+
+
+def test_a_plain_script_reads_its_notes_as_pauses_and_speaks_no_note(caplog):
+    with caplog.at_level(logging.WARNING):
+        practice = load_practice(str(SCRIPTS / "notes.txt"))
+        segs = render_script(practice).segments
+    assert practice.title == "Evening Rest"
+    assert said(segs) == [
+        "Welcome.", "Find a comfortable position, and let your eyes close.",
+        "Take a deep breath in", "and let it go.",
+        "Notice your feet (and your hands) resting here.",
+        "Now, gently", "come back.", "Stay here", "and rest.", "Thank you.",
+    ]  # fmt: skip
+    assert written(segs) == [
+        (3, 3), (1.5, 1.5), (30, 30), (60, 60), LONG, (120, 120), (10, 10), (20, 20), (3, 3),
+        (120, 180), LONG, (SHORT, SHORT), OPEN, (60, 60), (90, 90), (30, 30),
+    ]  # fmt: skip
+    assert [s.name for s in segs if isinstance(s, Bell)] == [None]
+    warned = [r.getMessage() for r in caplog.records]
+    assert warned == [
+        f"{SCRIPTS / 'notes.txt'}:14: (smile): not a pause note calmcast knows; not spoken",
+        f"{SCRIPTS / 'notes.txt'}:15: [music fades]: not a pause note calmcast knows; not spoken",
+    ]
+
+
+def test_a_markdown_script_s_headings_are_its_title_and_chapters():
+    practice = load_practice(str(SCRIPTS / "course.md"))
+    segs = render_script(practice).segments
+    assert practice.title == "Kindness for Yourself"
+    assert [s.title for s in segs if isinstance(s, Chapter)] == ["Arriving", "Wishing well"]
+    assert said(segs) == [
+        "A short practice of warmth and care, with a link read as its text.",
+        "Sit comfortably.", "Let your shoulders soften.", "May I be safe.",
+        "May I be kind to myself.", "Rest in this quietly", "for a while.", "Now return.",
+    ]  # fmt: skip
+    assert written(segs) == [(60, 60), (30, 120), (1.5, 1.5), (2, 2), LONG]
+
+
+def test_underlined_headings_and_other_tools_markers_in_plain_text():
+    practice = load_practice(str(SCRIPTS / "underlined.txt"))
+    segs = render_script(practice).segments
+    assert practice.title == "Body of Light"
+    assert [s.title for s in segs if isinstance(s, Chapter)] == ["Part Two"]
+    assert written(segs) == [(5, 5), (10, 10)]
+    assert said(segs)[-1] == "{{ name }} stays as written."  # braces are text, not template
+
+
+def test_a_script_s_front_matter_is_kept_and_its_lines_are_its_own(tmp_path):
+    script = write(tmp_path / "mine.txt", '+++\ntitle = "Mine"\nminutes = 3\n+++\nHello.\n'
+                   "(pause for a while)\nBye. [pause 10s..nope]\n")  # fmt: skip
+    with pytest.raises(calmcast.ScriptError, match=r"mine\.txt:7:\d+: \[pause 10s\.\.nope\]"):
+        segments(script)
+    script.write_text('+++\ntitle = "Mine"\nminutes = 2\n+++\nHello.\n(pause for a while)\nBye.\n',
+                      encoding="utf-8")  # fmt: skip
+    practice = load_practice(str(script))
+    assert practice.title == "Mine" and practice.minutes == 2
+    p = calmcast.plan(script, voice="fake:steady", ambience=None)
+    assert p.timeline.length == 2 * 60 * p.timeline.sample_rate
+
+
+def test_a_script_reaches_other_lengths_through_its_elastic_notes():
+    shortest = calmcast.plan(SCRIPTS / "notes.txt", voice="fake:steady", ambience=None)
+    rate = shortest.timeline.sample_rate
+    for extra in (1, 3):
+        minutes = math.ceil(shortest.timeline.length / rate / 60) + extra
+        p = calmcast.plan(SCRIPTS / "notes.txt", minutes=minutes, voice="fake:steady",
+                          ambience=None)  # fmt: skip
+        assert p.timeline.length == minutes * 60 * rate
+    with pytest.raises(calmcast.CalmcastError, match="out of reach"):
+        calmcast.plan(SCRIPTS / "notes.txt", minutes=60, voice="fake:steady", ambience=None)
+
+
+def test_espeak_speaks_a_markdown_script_without_its_marks(tmp_path):
+    copy = shutil.copy(SCRIPTS / "course.md", tmp_path / "course.md")
+    p = calmcast.plan(copy, voice="espeak:en-gb", ambience=None)
+    for u in p.speech:
+        assert not re.search(r"[\[\]<>*_#`]", u.text), u.text
+        assert u.frames > 0
+    assert math.isclose(p.timeline.length / p.timeline.sample_rate,
+                        sum(e.length for e in p.timeline.events) / p.timeline.sample_rate)  # fmt: skip
+
+
+def test_cli_renders_a_markdown_script_to_the_plan_s_length(tmp_path):
+    out = tmp_path / "kindness.mp3"
+    proc = subprocess.run([sys.executable, "-m", "calmcast", "render", str(SCRIPTS / "course.md"),
+                           "--voice", "espeak:en-gb", "--ambience", "none", "--minutes", "4",
+                           "-o", str(out)], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    from mutagen.mp3 import MP3
+
+    audio = MP3(out)
+    assert audio.info.length == pytest.approx(240, abs=0.06)
+    assert str(audio.tags["TIT2"]) == "Kindness for Yourself"
+    assert [str(f.sub_frames["TIT2"]) for f in audio.tags.getall("CHAP")][-2:] == [
+        "Arriving", "Wishing well"]  # fmt: skip
