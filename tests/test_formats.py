@@ -148,3 +148,78 @@ def test_cli_renders_a_markdown_script_to_the_plan_s_length(tmp_path):
     assert str(audio.tags["TIT2"]) == "Kindness for Yourself"
     assert [str(f.sub_frames["TIT2"]) for f in audio.tags.getall("CHAP")][-2:] == [
         "Arriving", "Wishing well"]  # fmt: skip
+
+
+def test_an_ssml_script_s_breaks_and_subs_are_read_and_no_tag_is_spoken(caplog):
+    with caplog.at_level(logging.WARNING):
+        segs = segments(SCRIPTS / "breaks.ssml")
+    assert said(segs) == [
+        "Welcome to this practice.", "Let your eyes close.", "Breathe in", "and out.",
+        "I am doctor Neff & friends.", "Slowly now.", "Rest.", "A bell rings.",
+        'Say Neff break time="9s"/ once.',  # escaped in the file: text, not a tag
+    ]  # fmt: skip
+    assert written(segs) == [(3, 3), (2, 2), (0.5, 0.5), (2.5, 2.5), (2.5, 2.5)]
+    assert [r.getMessage().split(": ", 1)[0].rsplit(":", 1)[1] for r in caplog.records] == [
+        "10", "10", "11"]  # fmt: skip
+    assert "<audio> is not played: calmcast fetches nothing" in caplog.text
+    assert "<prosody> is not read" in caplog.text and "<emphasis> is not read" in caplog.text
+
+
+@pytest.mark.parametrize(("xml", "message"), [
+    ('<?xml version="1.0"?>\n<!DOCTYPE speak [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;'
+     '&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>\n<speak>&c;</speak>',
+     "SSML with a DTD is refused"),
+    ('<?xml version="1.0"?>\n<!DOCTYPE speak [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n'
+     "<speak>&x;</speak>", "SSML with a DTD is refused"),
+    ('<?xml version="1.0"?>\n<!DOCTYPE speak SYSTEM "http://example.com/speak.dtd">\n<speak>Hi</speak>',
+     "SSML with a DTD is refused"),
+    ("<speak>\n<p>Hi</speak>", r"x\.ssml:2:\d+: not well-formed SSML: mismatched tag"),
+    ("<speak>Hi &nbsp; there</speak>", r"x\.ssml:1:\d+: not well-formed SSML: undefined entity"),
+])  # fmt: skip
+def test_hostile_ssml_is_refused_quickly_reading_no_file(tmp_path, xml, message):
+    import time
+
+    script = write(tmp_path / "x.ssml", xml)
+    started = time.perf_counter()
+    with pytest.raises(calmcast.ScriptError, match=message):
+        segments(script)
+    assert time.perf_counter() - started < 2
+
+
+def test_ssml_audio_is_never_fetched(tmp_path):
+    import http.server
+    import threading
+
+    hits = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        script = write(tmp_path / "a.ssml", f'<speak>Hi. <audio src="{url}/bell.mp3">A bell.</audio>'
+                       f'<break time="1s"/></speak>')  # fmt: skip
+        assert said(segments(script)) == ["Hi.", "A bell."]
+    finally:
+        server.shutdown()
+    assert hits == []
+
+
+def test_a_text_file_holding_ssml_or_apg_is_read_as_such(tmp_path):
+    from calmcast.formats import kind_of
+
+    assert kind_of("a.txt", '\ufeff<?xml version="1.0"?>\n<speak>Hi</speak>') == "ssml"
+    assert kind_of("a.txt", "Breathe in;4\n\nBreathe out;6\n") == "apg"
+    assert kind_of("a.txt", "Breathe in;4\nBreathe out, slowly.\n") == "txt"
+    assert kind_of("a.md", "<speak>Hi</speak>") == "md" and kind_of("a.j2", "x;3") == "j2"
+    segs = segments(SCRIPTS / "steps.txt")
+    assert said(segs) == ["Breathe in slowly", "Hold", "Breathe out slowly", "Rest here"]
+    assert written(segs) == [(4, 4), (2, 2), (6, 6), (30.5, 30.5)]

@@ -31,10 +31,16 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 #: The kinds of script calmcast reads, by name (`--format`).
-KINDS = ("j2", "txt", "md")
+KINDS = ("j2", "txt", "md", "ssml", "apg")
 #: The kind each file name suffix says.
 SUFFIX_KINDS = {".j2": "j2", ".jinja": "j2", ".txt": "txt", ".text": "txt", ".md": "md",
-                ".markdown": "md"}  # fmt: skip
+                ".markdown": "md", ".ssml": "ssml"}  # fmt: skip
+#: An audio-program-generator line: a phrase, then the seconds of silence after it.
+_APG_LINE = re.compile(r"(?P<phrase>[^;\n]*);\s*(?P<seconds>\d+(?:\.\d+)?)\s*")
+#: SSML elements whose text is spoken without a word of warning; others are warned about.
+_SSML_QUIET = {"speak", "p", "s", "break", "sub", "phoneme", "paragraph", "sentence"}
+#: SSML elements whose text is not spoken at all.
+_SSML_UNSPOKEN = {"desc", "mark", "lexicon", "meta", "metadata"}
 
 #: Elastic silences, (shortest, longest) seconds: a long pause or "a while"; a pause note
 #: with no length.
@@ -68,9 +74,22 @@ class Converted:
         return [n for n in self.notes if n.made is None]
 
 
-def kind_of(path: str | Path) -> str:
-    """Return the kind of script a file holds, from its suffix (a template if unknown)."""
-    return SUFFIX_KINDS.get(Path(path).suffix.lower(), "j2")
+def kind_of(path: str | Path, text: str = "") -> str:
+    """Return the kind of script a file holds: by its suffix, then a look at its text.
+
+    A `.txt` whose text starts with `<speak` is SSML; one whose every line that is not
+    blank ends in `;SECONDS` is an audio-program-generator script. Any other suffix is a
+    template.
+    """
+    kind = SUFFIX_KINDS.get(Path(path).suffix.lower(), "j2")
+    if kind == "txt" and text:
+        head = text.lstrip("\ufeff \t\r\n")
+        if head.startswith("<speak") or (head.startswith("<?xml") and "<speak" in head[:500]):
+            return "ssml"
+        lines = [line for line in text.splitlines() if line.strip()]
+        if lines and all(_APG_LINE.fullmatch(line) for line in lines):
+            return "apg"
+    return kind
 
 
 def convert_script(text: str, kind: str, shown: str, first_line: int = 1) -> Converted:
@@ -78,6 +97,10 @@ def convert_script(text: str, kind: str, shown: str, first_line: int = 1) -> Con
 
     `first_line` is the file's line number of the text's first line (after front matter).
     """
+    if kind == "ssml":
+        return _convert_ssml(text, shown, first_line)
+    if kind == "apg":
+        return _convert_apg(text, shown, first_line)
     lines = _markdown_lines(text) if kind == "md" else _text_lines(text)
     out = Converted(kind, "")
     body: list[str] = []
@@ -173,6 +196,168 @@ def _inline_lines(token) -> list[str]:
         elif c.type == "image":
             continue  # a picture is not spoken
     return lines
+
+
+def _convert_apg(text: str, shown: str, first_line: int) -> Converted:
+    """Read an audio-program-generator script: each line a phrase, `;` and its silence."""
+    out = Converted("apg", "")
+    body = []
+    for number, line in enumerate(text.splitlines(), first_line):
+        m = _APG_LINE.fullmatch(line)
+        if not m:
+            body.append(line)
+            continue
+        made = f"[pause {_short(float(m.group('seconds')))}]"
+        out.notes.append(Note(number, f";{m.group('seconds')}", made))
+        body.append(f"{m.group('phrase')} {made}")
+    out.body = _as_text("\n".join(body)) + "\n"
+    return out
+
+
+def _convert_ssml(text: str, shown: str, first_line: int) -> Converted:
+    """Read SSML as untrusted: no DTD, no entities, nothing fetched; a tag never spoken.
+
+    Text goes on the line it stands on, so messages name the file's own lines. `<break>`
+    and `<sub alias>` are read as in a template, `<phoneme>` speaks its text (the
+    practice's lexicon applies), `<p>` ends a paragraph; any other element's text is
+    spoken without its tags, with a warning naming the element and its line.
+    """
+    import xml.sax
+
+    import defusedxml.sax
+    from defusedxml import DefusedXmlException
+
+    from .errors import ScriptError
+
+    count = len(text.splitlines()) or 1
+    out = Converted("ssml", "")
+    lines = [""] * count
+    handler = _Ssml(lines, out)
+    try:
+        defusedxml.sax.parseString(text.encode("utf-8"), handler, forbid_dtd=True,
+                                   forbid_entities=True, forbid_external=True)  # fmt: skip
+    except DefusedXmlException as e:
+        what = {"DTDForbidden": "a DTD", "EntitiesForbidden": "an entity declaration",
+                "ExternalReferenceForbidden": "an outside reference"}.get(type(e).__name__,
+                                                                          "a DTD")  # fmt: skip
+        raise ScriptError.at(shown, None, None, f"SSML with {what} is refused: calmcast reads "
+                             "no DTD, entity or outside file") from None  # fmt: skip
+    except xml.sax.SAXParseException as e:
+        line, column = e.getLineNumber() or 1, e.getColumnNumber() or 0
+        raise ScriptError.at(shown, line + first_line - 1, column + 1,
+                             f"not well-formed SSML: {e.getMessage()}") from None  # fmt: skip
+    for note in handler.warned:
+        log.warning("%s:%d: %s", shown, note[0] + first_line - 1, note[1])
+    out.notes = [Note(n.line + first_line - 1, n.text, n.made) for n in out.notes]
+    out.body = "\n".join(lines) + "\n"
+    return out
+
+
+class _Ssml:
+    """A SAX handler placing SSML's speech and breaks on the lines they stand on."""
+
+    def __init__(self, lines: list[str], out: Converted) -> None:
+        self.lines = lines
+        self.out = out
+        self.locator = None
+        self.stack: list[str] = []
+        self.warned: list[tuple[int, str]] = []
+        self.seen: set[str] = set()
+        self.paragraph_ended = False
+        self.silent = 0  # inside an element whose text is not spoken
+
+    # The handler interface xml.sax calls (ContentHandler's, without subclassing it).
+    def setDocumentLocator(self, locator) -> None:
+        self.locator = locator
+
+    def startDocument(self) -> None:
+        pass
+
+    def endDocument(self) -> None:
+        pass
+
+    def startPrefixMapping(self, prefix, uri) -> None:
+        pass
+
+    def endPrefixMapping(self, prefix) -> None:
+        pass
+
+    def ignorableWhitespace(self, whitespace) -> None:
+        pass
+
+    def processingInstruction(self, target, data) -> None:
+        pass
+
+    def skippedEntity(self, name) -> None:
+        pass
+
+    def _line(self) -> int:
+        return self.locator.getLineNumber() if self.locator else 1
+
+    def _put(self, text: str) -> None:
+        at = min(max(self._line(), 1), len(self.lines)) - 1
+        if self.paragraph_ended and text.strip():
+            self.paragraph_ended = False
+            if at > 0 and self.lines[at - 1].strip() and not self.lines[at].strip():
+                self.lines[at] += "[pause 2.5s] "  # no blank line to end the paragraph
+            elif self.lines[at].strip():
+                self.lines[at] += " [pause 2.5s] "
+        self.lines[at] += text
+
+    def startElement(self, name: str, attrs) -> None:
+        local = name.rpartition(":")[2].lower()
+        self.stack.append(local)
+        if self.silent or local in _SSML_UNSPOKEN:
+            self.silent += 1
+            return
+        if local == "break":
+            values = {k.lower(): v for k, v in attrs.items()}
+            pieces = "".join(f' {k}="{_attr(v)}"' for k, v in values.items())
+            tag = f"<break{pieces}/>"
+            self.out.notes.append(Note(self._line(), tag, tag))
+            self._put(f" {tag} ")
+        elif local == "sub":
+            alias = attrs.get("alias")
+            if alias is None:
+                self._warn("<sub> without alias: its text is spoken")
+            else:
+                self._put(_as_text(alias))
+                self.silent += 1  # what it stands for is not said
+        elif local == "audio":
+            self._warn("<audio> is not played: calmcast fetches nothing (its text is spoken)")
+        elif local not in _SSML_QUIET:
+            self._warn(f"<{local}> is not read: its text is spoken without it")
+
+    def endElement(self, name: str) -> None:
+        local = self.stack.pop() if self.stack else ""
+        if self.silent:
+            self.silent -= 1
+            return
+        if local in ("p", "paragraph"):
+            self.paragraph_ended = True
+        elif local in ("s", "sentence"):
+            at = min(max(self._line(), 1), len(self.lines)) - 1
+            if self.lines[at].strip() and not re.search(r"[.!?…]\s*$", self.lines[at]):
+                self.lines[at] = self.lines[at].rstrip() + ". "
+
+    def characters(self, content: str) -> None:
+        if self.silent:
+            return
+        self._put(_as_text(content).replace("\n", " "))
+
+    def _warn(self, message: str) -> None:
+        if message not in self.seen:  # each kind once
+            self.warned.append((self._line(), message))
+        self.seen.add(message)
+
+
+def _attr(value: str) -> str:
+    return value.replace('"', "").replace("<", "").replace(">", "")
+
+
+def _as_text(text: str) -> str:
+    """Return text that reads as words only: no tag can start in it, no template code."""
+    return re.sub(r"[<>]", " ", text).replace("{", "{{ '{' }}")
 
 
 # -- notes -------------------------------------------------------------------------------------

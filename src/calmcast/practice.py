@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 #: The built-in practices, a resource of the package.
 BUILTIN_DIR = Path(str(resources.files("calmcast") / "practices"))
-SUFFIXES = (".j2", ".jinja", ".txt", ".text", ".md", ".markdown")
+SUFFIXES = (".j2", ".jinja", ".txt", ".text", ".md", ".markdown", ".ssml")
 
 _FRONT_KEYS = {
     "title",
@@ -162,7 +162,7 @@ def load_practice(ref: str, language: str | None = None) -> Practice:
     name = path.stem if path.suffix in SUFFIXES else path.name
     if path.parent != BUILTIN_DIR and path.parent.parent == BUILTIN_DIR:
         name = f"{path.parent.name}/{name}"  # de/settling
-    practice = practice_from_source(source, name, str(path), kind_of(path))
+    practice = practice_from_source(source, name, str(path), kind_of(path, source))
     if language and not languages.same(practice.language, language):
         raise ScriptError.at(
             shown_name(practice), None, None,
