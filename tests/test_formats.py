@@ -223,3 +223,15 @@ def test_a_text_file_holding_ssml_or_apg_is_read_as_such(tmp_path):
     segs = segments(SCRIPTS / "steps.txt")
     assert said(segs) == ["Breathe in slowly", "Hold", "Breathe out slowly", "Rest here"]
     assert written(segs) == [(4, 4), (2, 2), (6, 6), (30.5, 30.5)]
+
+
+def test_format_says_how_to_read_a_file_whatever_its_name(tmp_path):
+    copy = shutil.copy(SCRIPTS / "course.md", tmp_path / "course.txt")
+    as_md = calmcast.plan(copy, format="md", voice="fake:steady", ambience=None)
+    chapters = [e.segment.title for e in as_md.timeline.events if isinstance(e.segment, Chapter)]
+    assert chapters == ["Arriving", "Wishing well"]
+    with pytest.raises(calmcast.ScriptError, match=r"notes\.txt:11:\d+: unknown marker \[long pause\]"):
+        calmcast.plan(SCRIPTS / "notes.txt", format="j2", voice="fake:steady", ambience=None)
+    proc = subprocess.run([sys.executable, "-m", "calmcast", "plan", str(SCRIPTS / "notes.txt"),
+                           "--format", "docx"], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 2 and "'--format'" in proc.stderr

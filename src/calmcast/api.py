@@ -51,6 +51,7 @@ class Settings:
     duration: str | float | None = _default("duration")
     voice: str | None = _default("voice")
     language: str | None = _default("language")
+    format: str | None = _default("format")
     wpm: float | None = _default("wpm")
     pitch: float | None = _default("pitch")
     ambience: Sound = _default("ambience")

@@ -246,14 +246,14 @@ def practices(language):
 @cli.command()
 @click.argument("practice")
 @_values_option
-@settings.click_options("render", only=(*settings.LENGTH, "language"))
+@settings.click_options("render", only=(*settings.LENGTH, "language", "format"))
 def show(practice, values, **given):
     """Print PRACTICE's front matter and its script rendered for a length."""
     from .practice import load_practice
     from .script import render_script
 
     chosen = settings.from_cli(given)
-    p = load_practice(practice, chosen.get("language"))
+    p = load_practice(practice, chosen.get("language"), chosen.get("format"))
     minutes = chosen.get("minutes", chosen.get("duration")) or p.minutes
     script = render_script(p, minutes, values)
     click.echo(f"{p.title}")

@@ -222,7 +222,8 @@ def _common_language(tracks: list[Track]) -> str:
     found = set()
     for t in tracks:
         with contextlib.suppress(CalmcastError):  # reported with the track's other problems
-            found.add(load_practice(t.request.practice, t.request.language).language)
+            found.add(load_practice(t.request.practice, t.request.language,
+                                    t.request.script_format).language)
     return found.pop() if len(found) == 1 else "en"
 
 
@@ -340,7 +341,7 @@ def problems_of(course: Course, found: dict | None = None) -> list[str]:
         try:
             check_request(r)
             check_levels(r.mix)
-            practice = load_practice(r.practice, r.language)
+            practice = load_practice(r.practice, r.language, r.script_format)
             spec = (voice_name(r, practice), r.wpm, r.pitch)
             if spec not in voices:
                 voices[spec] = open_voice(*spec)
@@ -369,7 +370,7 @@ def fingerprint(course: Course, track: Track, read: tuple[str, ...] | None = Non
     """
     r = track.request
     practice = find_practice(r.practice, r.language)
-    language = load_practice(str(practice)).language
+    language = load_practice(str(practice), None, r.script_format).language
     if read is not None:
         sources = sorted(Path(f) for f in read)
     else:

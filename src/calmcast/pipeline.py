@@ -56,7 +56,7 @@ def plan(
     """Return the practice fitted to its length: speech synthesised, every pause placed."""
     rate, channels = request.mix.sample_rate, request.mix.channels
     check_request(request)
-    practice = load_practice(request.practice, request.language)
+    practice = load_practice(request.practice, request.language, request.script_format)
     voice = open_voice(voice_name(request, practice), request.wpm, request.pitch)
     check_language(voice, practice.language)
     minutes = request.minutes if request.minutes is not None else practice.minutes

@@ -137,11 +137,12 @@ def _language_of_name(name: str) -> str:
     return name.rpartition("/")[0] or languages.DEFAULT
 
 
-def load_practice(ref: str, language: str | None = None) -> Practice:
+def load_practice(ref: str, language: str | None = None, kind: str | None = None) -> Practice:
     """Return the practice `ref` names, its front matter read and checked.
 
     With `language`, a built-in name finds the practice written in it, and a practice of
-    another language is refused.
+    another language is refused. `kind` says how to read the file (`formats.KINDS`);
+    without it, its suffix and a look at its text say.
     """
     path = find_practice(ref, language)
     try:
@@ -162,7 +163,7 @@ def load_practice(ref: str, language: str | None = None) -> Practice:
     name = path.stem if path.suffix in SUFFIXES else path.name
     if path.parent != BUILTIN_DIR and path.parent.parent == BUILTIN_DIR:
         name = f"{path.parent.name}/{name}"  # de/settling
-    practice = practice_from_source(source, name, str(path), kind_of(path, source))
+    practice = practice_from_source(source, name, str(path), kind or kind_of(path, source))
     if language and not languages.same(practice.language, language):
         raise ScriptError.at(
             shown_name(practice), None, None,

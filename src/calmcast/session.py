@@ -32,6 +32,7 @@ class Request:
     minutes: float | None = None
     voice: str | None = None
     language: str | None = None  # the built-in practice's version in it; None: its own
+    script_format: str | None = None  # how to read the practice file; None: by its name
     wpm: float | None = None  # words a minute
     pitch: float | None = None
     values: dict[str, str] = field(default_factory=dict)

@@ -174,6 +174,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("language", text(35, languages.TAG, "a language like de or es-419"), None,
             "The language to speak: a built-in practice's version in it (`calmcast practices "
             "--language de`) and a voice of it. Default: the practice's own.", "LANG"),
+    Setting("format", choice("txt", "md", "ssml", "apg", "j2"), None,
+            "How to read the practice file: plain text, Markdown, SSML, an audio-program-"
+            "generator script or a template. Default: by its suffix and a look at it.",
+            choices=("txt", "md", "ssml", "apg", "j2"), attr="script_format"),
     Setting("wpm", number(40, 500), None,
             "Words a minute. Default: a meditation pace (140).", "WPM", aliases=("rate",)),
     Setting("pitch", number(0, 100), None, "Voice pitch, 0 to 100 (espeak).", "PITCH"),
@@ -229,7 +233,7 @@ BY_NAME = {s.name: s for s in SETTINGS}
 #: The settings a length is given by: one of them, never both.
 LENGTH = ("minutes", "duration")
 #: The settings `calmcast plan` takes: what decides the timeline.
-PLAN = ("minutes", "duration", "voice", "language", "wpm", "pitch", "ambience", "bell",
+PLAN = ("minutes", "duration", "voice", "language", "format", "wpm", "pitch", "ambience", "bell",
         "interval_bell", "bells", "strikes", "delay", "end_bell", "pronounce")
 
 
