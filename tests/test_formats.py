@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -235,3 +236,69 @@ def test_format_says_how_to_read_a_file_whatever_its_name(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "calmcast", "plan", str(SCRIPTS / "notes.txt"),
                            "--format", "docx"], capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 2 and "'--format'" in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["notes.txt", "course.md", "breaks.ssml", "steps.txt",
+                                  "underlined.txt"])  # fmt: skip
+def test_convert_makes_a_template_that_renders_at_its_default_and_its_extremes(tmp_path, name):
+    from calmcast.convert import make_template
+    from calmcast.formats import convert_script, kind_of
+
+    script = SCRIPTS / name
+    made = make_template(script, voice="fake:steady")
+    template = write(tmp_path / "made.j2", made.template)
+    practice = load_practice(str(template))
+    assert practice.title == load_practice(str(script)).title
+    if made.min_minutes is None:  # its length is fixed: it lasts as written
+        p = calmcast.plan(template, voice="fake:steady", ambience=None)
+        assert p.timeline.length / p.timeline.sample_rate / 60 == pytest.approx(made.minutes)
+    else:
+        assert made.min_minutes <= practice.minutes <= made.max_minutes
+        for minutes in (None, made.min_minutes, made.max_minutes):
+            p = calmcast.plan(template, minutes=minutes, voice="fake:steady", ambience=None)
+            want = practice.minutes if minutes is None else minutes
+            assert p.timeline.length == round(want * 60 * p.timeline.sample_rate)
+    # The report names every note the script has, on its own line.
+    text = script.read_text(encoding="utf-8")
+    notes = convert_script(text, kind_of(script, text), str(script)).notes
+    assert [int(line.split(":")[0]) for line in made.report] == [n.line for n in notes]
+    for line, note in zip(made.report, notes, strict=True):
+        assert json.dumps(note.text, ensure_ascii=False) in line
+        assert ("not spoken" in line) == (note.made is None)
+
+
+def test_a_stated_length_becomes_the_shortest_of_an_elastic_silence():
+    from calmcast.formats import stretch
+
+    assert stretch("[pause 30s] [pause 2m] [pause 1m] [pause 5s] [pause] [pause 1m..2m]") == (
+        "[pause 30s.. weight=0.5] [pause 2m.. weight=2] [pause 1m..] [pause 5s] [pause] "
+        "[pause 1m..2m]")  # fmt: skip
+
+
+def test_cli_convert_writes_only_a_template_it_was_asked_for(tmp_path):
+    script = shutil.copy(SCRIPTS / "notes.txt", tmp_path / "notes.txt")
+    before = script.read_bytes()
+
+    def convert(*args):
+        return subprocess.run([sys.executable, "-m", "calmcast", "convert", str(script),
+                               "--voice", "espeak:en-gb", *args], capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path)  # fmt: skip
+
+    (tmp_path / "link.j2").symlink_to(script)
+    for args, says in ((["-o", str(script)], "writes a template (.j2, .jinja)"),
+                       (["-o", str(tmp_path / "link.j2")], "is one of this render's inputs"),
+                       (["-o", "/dev/null"], "writes a template"),
+                       (["-o", str(tmp_path / "no" / "x.j2")], "does not exist")):  # fmt: skip
+        proc = convert(*args)
+        assert proc.returncode == 1 and says in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) <= 3  # the notes' warnings, then one line
+    assert script.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.j2", "notes.txt"]
+    proc = convert()
+    assert proc.returncode == 0, proc.stderr
+    made = tmp_path / "notes.j2"
+    assert '"(pause for 30 seconds)" -> [pause 30s.. weight=0.5]' in proc.stdout
+    assert '14: "(smile)" -> not a pause note: not spoken' in proc.stdout
+    assert "notes.j2: 18 notes;" in proc.stderr
+    p = calmcast.plan(made, voice="espeak:en-gb", ambience=None, minutes=15)
+    assert p.timeline.length == 15 * 60 * p.timeline.sample_rate

@@ -244,6 +244,41 @@ def practices(language):
 
 
 @cli.command()
+@click.argument("script")
+@click.option("-o", "--output", metavar="FILE.j2",
+              help="The template to write. Default: SCRIPT's name with .j2, beside it.")
+@click.option("--format", "kind", type=click.Choice(["txt", "md", "ssml", "apg"]),
+              help="How to read SCRIPT. Default: by its suffix and a look at it.")
+@click.option("--voice", metavar="NAME", help="The voice its lengths are measured with.")
+def convert(script, output, kind, voice):
+    """Make a practice template from SCRIPT, a plain-text, Markdown or SSML script.
+
+    Prints what it made of each note, line by line; a length the script states becomes the
+    shortest of an elastic silence, so the practice reaches other lengths.
+    """
+    from .convert import make_template
+    from .output import Destination
+
+    target = Path(output) if output else Path(script).with_suffix(".j2")
+    dest = Destination(target, [script], suffixes=(".j2", ".jinja"), what="a template")
+    made = make_template(script, kind, voice)
+    for line in made.report:
+        click.echo(line)
+    tmp = dest.create()
+    try:
+        tmp.write_text(made.template, encoding="utf-8")
+        dest.commit()
+    except BaseException:
+        dest.discard()
+        raise
+    reach = (f"; made for {made.min_minutes:g} to {made.max_minutes:g} min" +
+             (" (it can grow without end)" if math.isinf(made.hi) else "")
+             if made.min_minutes is not None else "; its length is fixed")  # fmt: skip
+    click.echo(f"{target}: {len(made.report)} notes; {format_clock(made.minutes * 60)} as "
+               f"written{reach}", err=True)
+
+
+@cli.command()
 @click.argument("practice")
 @_values_option
 @settings.click_options("render", only=(*settings.LENGTH, "language", "format"))

@@ -122,6 +122,35 @@ def convert_script(text: str, kind: str, shown: str, first_line: int = 1) -> Con
     return out
 
 
+# -- a practice made from a script ------------------------------------------------------------
+
+#: A stated silence at least this long grows when a practice made from the script is asked
+#: for more time; shorter ones (breaths, "(pause)") stay as they are.
+STRETCH_FROM = 10.0
+_FIXED = re.compile(r"\[pause ([0-9.hms]+)\]")
+
+
+def stretch(text: str) -> str:
+    """Return practice text with each stated silence of STRETCH_FROM or more made elastic.
+
+    The stated length becomes the shortest, with no longest, weighted by its length: a
+    silence of two minutes takes four times the spare time of one of thirty seconds.
+    """
+    from .durations import parse_duration
+
+    def grow(m: re.Match) -> str:
+        try:
+            seconds = parse_duration(m.group(1))
+        except ValueError:
+            return m.group(0)
+        if seconds < STRETCH_FROM:
+            return m.group(0)
+        weight = f"{seconds / 60:.2g}"
+        return f"[pause {m.group(1)}..]" if weight == "1" else f"[pause {m.group(1)}.. weight={weight}]"
+
+    return _FIXED.sub(grow, text)
+
+
 # -- the lines of each kind --------------------------------------------------------------------
 
 

@@ -32,7 +32,8 @@ _PART = re.compile(r"^\.(?P<stem>.+)\.calmcast-(?P<pid>\d+)-[0-9a-z_]+\.part(?P<
 class Destination:
     """A checked output path, and the temporary file that becomes it."""
 
-    def __init__(self, path: str | Path, inputs: Iterable[str | Path | None] = ()) -> None:
+    def __init__(self, path: str | Path, inputs: Iterable[str | Path | None] = (), *,
+                 suffixes: tuple[str, ...] = SUFFIXES, what: str = "MP3") -> None:  # fmt: skip
         self.path = Path(path)
         self.stdout = str(path) == STDOUT
         self.tmp: Path | None = None
@@ -42,11 +43,11 @@ class Destination:
             self.suffix = ".mp3"
             return
         self.suffix = self.path.suffix.lower()
-        if self.suffix not in SUFFIXES:
+        if self.suffix not in suffixes:
             shown = f"'{self.path.suffix}'" if self.path.suffix else "no suffix"
             raise OutputError(
-                f"{self.path}: calmcast writes MP3 ({', '.join(SUFFIXES)}), and this name has "
-                f"{shown}; name it {self.path.with_suffix('.mp3').name}"
+                f"{self.path}: calmcast writes {what} ({', '.join(suffixes)}), and this name "
+                f"has {shown}; name it {self.path.with_suffix(suffixes[0]).name}"
             )
         self.real = _resolve(self.path)
         self.folder = self.real.parent
