@@ -302,3 +302,25 @@ def test_cli_convert_writes_only_a_template_it_was_asked_for(tmp_path):
     assert "notes.j2: 18 notes;" in proc.stderr
     p = calmcast.plan(made, voice="espeak:en-gb", ambience=None, minutes=15)
     assert p.timeline.length == 15 * 60 * p.timeline.sample_rate
+
+
+@pytest.mark.parametrize("text", [
+    "— " + "two " * 20000 + "—", "[" + "x" * 5000 + "]", "(" + "pause " * 40000 + ")",
+    "[" + "for a while and " * 10000 + "]", "(" * 50000 + ")" * 50000, "[" * 50000,
+    "... " * 50000, "(pause) " * 20000, "(" + "9" * 5000 + " minutes)",
+])  # fmt: skip
+def test_a_hostile_script_is_read_or_refused_in_bounded_time(tmp_path, text, caplog):
+    import time
+
+    started = time.perf_counter()
+    for suffix in (".txt", ".md"):
+        script = write(tmp_path / f"x{suffix}", text)
+        try:
+            segs = segments(script)
+        except calmcast.CalmcastError as e:
+            assert "\n" not in str(e)
+            continue
+        for s in said(segs):
+            assert not re.search(r"[\[\]]", s)
+    assert time.perf_counter() - started < 10
+    assert all(len(r.getMessage()) < 300 for r in caplog.records)

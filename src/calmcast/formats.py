@@ -115,8 +115,9 @@ def convert_script(text: str, kind: str, shown: str, first_line: int = 1) -> Con
             continue
         body.append(_notes(line, number, out))
     for note in out.unsure:
+        text = note.text if len(note.text) <= 60 else note.text[:57] + "..."
         log.warning("%s:%d: %s: not a pause note calmcast knows; not spoken", shown, note.line,
-                    note.text)  # fmt: skip
+                    text)  # fmt: skip
     # Braces are text here, never template code.
     out.body = "\n".join(body).replace("{", "{{ '{' }}") + "\n"
     return out
@@ -417,7 +418,9 @@ _AFTER = re.compile(
 )
 _PAUSE_FIRST = re.compile(rf"{_SIZE}(?P<word>{_PAUSE_WORDS})\b(?P<rest>.*)")
 _MOMENT = re.compile(r"(?:for\s+)?(?:a\s+)?(?P<what>moment|while|few moments|little while)")
-_NOTE_INLINE = re.compile(r"\(([^()\n]{1,80})\)|\[([^\[\]\n]{0,80})\]")
+#: The longest pause note: a longer parenthesis is text, a longer bracket a note not read.
+MAX_NOTE = 80
+_NOTE_INLINE = re.compile(r"\(([^()\n]+)\)|\[([^\[\]\n]*)\]")
 _WHOLE = re.compile(r"\s*(?:\(([^()]*)\)|\[([^\[\]]*)\]|[—–]+\s*(.*?)\s*[—–]+|-{2,}\s*(.*?)\s*-{2,})\s*")
 _ELLIPSIS_LINE = re.compile(r"\s*(?:\.\s*){3,}\s*|\s*…+\s*")
 _RULE = re.compile(r"\s*(?:[-_*=~]\s*){3,}")
@@ -439,10 +442,10 @@ def _notes(line: str, number: int, out: Converted, *, heading: bool = False) -> 
             if bracket is not None and _is_marker(bracket):
                 return line
             made = pause_for(note)
+            if made is None and (dash is not None or dashes is not None):
+                return line  # words between dashes that are not a pause: spoken
             out.notes.append(Note(number, line.strip(), made))
-            if made is None and dash is None and dashes is None:
-                return ""  # a stage direction of its own: not spoken
-            return made or line
+            return made or ""  # a stage direction of its own is not spoken
 
     def replace(m: re.Match) -> str:
         paren, bracket = m.groups()
@@ -482,6 +485,8 @@ def _is_marker(inner: str) -> bool:
 
 def pause_for(note: str) -> str | None:
     """Return the marker a pause note stands for, or None if it is not a pause note."""
+    if len(note) > MAX_NOTE:
+        return None
     text = " ".join(note.lower().replace("’", "'").split()).strip(" .,:;!")
     text = re.sub(r"^(?:a|an|the|please)\s+", "", text)
     if not text:
