@@ -101,6 +101,7 @@ def convert_script(text: str, kind: str, shown: str, first_line: int = 1) -> Con
         return _convert_ssml(text, shown, first_line)
     if kind == "apg":
         return _convert_apg(text, shown, first_line)
+    text = _without_comments(text)
     lines = _markdown_lines(text) if kind == "md" else _text_lines(text)
     out = Converted(kind, "")
     body: list[str] = []
@@ -155,15 +156,30 @@ def stretch(text: str) -> str:
 # -- the lines of each kind --------------------------------------------------------------------
 
 
+def _without_comments(text: str) -> str:
+    """Return text with its <!-- comments --> blanked, line breaks kept (in linear time)."""
+    out, at = [], 0
+    while (start := text.find("<!--", at)) >= 0:
+        end = text.find("-->", start + 4)
+        end = len(text) if end < 0 else end + 3
+        out.append(text[at:start])
+        out.append("\n" * text.count("\n", start, end))
+        at = end
+    out.append(text[at:])
+    return "".join(out)
+
+
 def _text_lines(text: str) -> list[tuple[str, str]]:
     """Return a plain script's lines, its headings marked.
 
     A heading is a line after `#` marks, a line underlined with === or ---, or the first
     line of the file when it is short, has no closing punctuation and stands alone.
     """
-    source = text.splitlines()
+    source = text.split("\n")
     lines: list[tuple[str, str]] = []
+    seen_text = False
     for i, line in enumerate(source):
+        line = line.removesuffix("\r")
         below = source[i + 1] if i + 1 < len(source) else ""
         marked = re.fullmatch(r"\s{0,3}#{1,6}\s+(.*?)(?:\s+#+)?\s*", line)
         if marked:
@@ -172,11 +188,12 @@ def _text_lines(text: str) -> list[tuple[str, str]]:
             lines.append(("heading", line.strip()))
         elif lines and lines[-1][0] == "heading" and re.fullmatch(r"\s*(?:={3,}|-{3,})\s*", line):
             lines.append(("text", ""))  # the underline
-        elif (not any(t.strip() for _, t in lines) and line.strip() and not below.strip()
+        elif (not seen_text and line.strip() and not below.strip()
               and len(line.strip()) <= 80 and not re.search(r"[.!?…:;,)\]]\s*$", line)):
             lines.append(("heading", line.strip()))  # a title line
         else:
             lines.append(("text", line))
+        seen_text = seen_text or bool(line.strip())
     return lines
 
 
@@ -382,7 +399,8 @@ class _Ssml:
 
 
 def _attr(value: str) -> str:
-    return value.replace('"', "").replace("<", "").replace(">", "")
+    """Return an attribute's value as plain text: no quote, tag or template code in it."""
+    return re.sub(r"[\"<>{}%#]", "", value)
 
 
 def _as_text(text: str) -> str:
@@ -424,7 +442,7 @@ _NOTE_INLINE = re.compile(r"\(([^()\n]+)\)|\[([^\[\]\n]*)\]")
 _WHOLE = re.compile(r"\s*(?:\(([^()]*)\)|\[([^\[\]]*)\]|[—–]+\s*(.*?)\s*[—–]+|-{2,}\s*(.*?)\s*-{2,})\s*")
 _ELLIPSIS_LINE = re.compile(r"\s*(?:\.\s*){3,}\s*|\s*…+\s*")
 _RULE = re.compile(r"\s*(?:[-_*=~]\s*){3,}")
-_ELLIPSIS = re.compile(r"\s*(?:\.{3,}|…)\s*")
+_ELLIPSIS = re.compile(r"\.{3,}|…")
 
 
 def _notes(line: str, number: int, out: Converted, *, heading: bool = False) -> str:
@@ -432,10 +450,11 @@ def _notes(line: str, number: int, out: Converted, *, heading: bool = False) -> 
     if not heading:
         if _RULE.fullmatch(line):
             return ""  # a rule between parts: a paragraph's pause
-        if _ELLIPSIS_LINE.fullmatch(line):
+        if len(line) <= MAX_NOTE and _ELLIPSIS_LINE.fullmatch(line):
             out.notes.append(Note(number, line.strip(), "[pause]"))
             return "[pause]"
-        whole = _WHOLE.fullmatch(line)
+        # Only a line short enough to be a note is tried as one (the pattern is not linear).
+        whole = _WHOLE.fullmatch(line) if len(line) <= MAX_NOTE + 16 else None
         if whole:
             paren, bracket, dash, dashes = whole.groups()
             note = next(g for g in (paren, bracket, dash, dashes) if g is not None)
@@ -449,6 +468,8 @@ def _notes(line: str, number: int, out: Converted, *, heading: bool = False) -> 
 
     def replace(m: re.Match) -> str:
         paren, bracket = m.groups()
+        if heading:
+            return " "  # a note in a heading is not part of its title
         if bracket is not None and _is_marker(bracket):
             return m.group(0)
         made = pause_for(paren if paren is not None else bracket)

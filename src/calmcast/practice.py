@@ -153,7 +153,7 @@ def load_practice(ref: str, language: str | None = None, kind: str | None = None
         if len(data) > MAX_TEMPLATE_BYTES:
             raise ScriptError.at(str(path), None, None, f"larger than {MAX_TEMPLATE_BYTES // 1000} "
                                  "kB, the largest practice calmcast reads")  # fmt: skip
-        source = data.decode("utf-8")
+        source = data.decode("utf-8").removeprefix("\ufeff")  # a byte-order mark is not text
     except UnicodeDecodeError as e:
         raise ScriptError.at(str(path), None, None, f"not UTF-8 text (byte {e.start + 1})") from e
     except OSError as e:
