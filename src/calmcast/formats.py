@@ -25,8 +25,11 @@ from __future__ import annotations
 
 import logging
 import re
+import xml.sax.handler
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .durations import format_duration, parse_duration
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +141,6 @@ def stretch(text: str) -> str:
     The stated length becomes the shortest, with no longest, weighted by its length: a
     silence of two minutes takes four times the spare time of one of thirty seconds.
     """
-    from .durations import parse_duration
-
     def grow(m: re.Match) -> str:
         try:
             seconds = parse_duration(m.group(1))
@@ -254,7 +255,7 @@ def _convert_apg(text: str, shown: str, first_line: int) -> Converted:
         if not m:
             body.append(line)
             continue
-        made = f"[pause {_short(float(m.group('seconds')))}]"
+        made = f"[pause {format_duration(float(m.group('seconds')))}]"
         out.notes.append(Note(number, f";{m.group('seconds')}", made))
         body.append(f"{m.group('phrase')} {made}")
     out.body = _as_text("\n".join(body)) + "\n"
@@ -300,46 +301,22 @@ def _convert_ssml(text: str, shown: str, first_line: int) -> Converted:
     return out
 
 
-class _Ssml:
+class _Ssml(xml.sax.handler.ContentHandler):
     """A SAX handler placing SSML's speech and breaks on the lines they stand on."""
 
     def __init__(self, lines: list[str], out: Converted) -> None:
+        super().__init__()
         self.lines = lines
         self.out = out
-        self.locator = None
         self.stack: list[str] = []
         self.warned: list[tuple[int, str]] = []
         self.seen: set[str] = set()
         self.paragraph_ended = False
         self.silent = 0  # inside an element whose text is not spoken
 
-    # The handler interface xml.sax calls (ContentHandler's, without subclassing it).
-    def setDocumentLocator(self, locator) -> None:
-        self.locator = locator
-
-    def startDocument(self) -> None:
-        pass
-
-    def endDocument(self) -> None:
-        pass
-
-    def startPrefixMapping(self, prefix, uri) -> None:
-        pass
-
-    def endPrefixMapping(self, prefix) -> None:
-        pass
-
-    def ignorableWhitespace(self, whitespace) -> None:
-        pass
-
-    def processingInstruction(self, target, data) -> None:
-        pass
-
-    def skippedEntity(self, name) -> None:
-        pass
-
     def _line(self) -> int:
-        return self.locator.getLineNumber() if self.locator else 1
+        locator = getattr(self, "_locator", None)  # ContentHandler keeps the parser's
+        return locator.getLineNumber() if locator else 1
 
     def _put(self, text: str) -> None:
         at = min(max(self._line(), 1), len(self.lines)) - 1
@@ -524,18 +501,18 @@ def pause_for(note: str) -> str | None:
         return None
     if lengths:
         lo, hi = _seconds(lengths[0])
-        return f"[pause {_short(lo)}]" if lo == hi else f"[pause {_short(lo)}..{_short(hi)}]"
+        return f"[pause {format_duration(lo)}]" if lo == hi else f"[pause {format_duration(lo)}..{format_duration(hi)}]"
     size = pause.group("size") if pause else None
     if moment:
         long = moment.group("what") in ("while", "little while")
-        return f"[pause {_short(LONG[0])}..{_short(LONG[1])}]" if long else f"[pause {SHORT:g}s]"
+        return f"[pause {format_duration(LONG[0])}..{format_duration(LONG[1])}]" if long else f"[pause {SHORT:g}s]"
     if size in ("long", "longer", "extended") or (pause and "while" in pause.group("rest")):
-        return f"[pause {_short(LONG[0])}..{_short(LONG[1])}]"
+        return f"[pause {format_duration(LONG[0])}..{format_duration(LONG[1])}]"
     if size in ("short", "shorter", "brief", "small"):
         return f"[pause {SHORT:g}s]"
     if pause and pause.group("word") == "pause" and not pause.group("rest").strip(" .,:;!-"):
         return "[pause]"
-    return f"[pause {_short(OPEN[0])}..{_short(OPEN[1])}]"
+    return f"[pause {format_duration(OPEN[0])}..{format_duration(OPEN[1])}]"
 
 
 def _number(word: str) -> float:
@@ -555,7 +532,3 @@ def _seconds(m: re.Match) -> tuple[float, float]:
     return (lo + extra) * unit, (hi + extra) * unit
 
 
-def _short(seconds: float) -> str:
-    from .durations import format_duration
-
-    return format_duration(seconds)
