@@ -208,7 +208,7 @@ BAD = {  # a value each setting refuses, written as TOML and as a command-line a
     "bells": ('["0", "later"]', "0,later"), "strikes": ('"many"', "many"),
     "delay": ('"20m"', "20m"), "end_bell": ('"a\\tb"', "a\tb"),
     "pronounce": ('"Neff"', "Neff"), "language": ('"Deutsch!"', "Deutsch!"),
-    "format": ('"docx"', "docx"),
+    "format": ('"docx"', "docx"), "voices": ('"second"', "second"),
 }  # fmt: skip
 
 

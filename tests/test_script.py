@@ -322,14 +322,19 @@ def test_the_parser_is_linear_up_to_the_size_limit():
 
     line = "Breathe in, and breathe out slowly. [pause 2s]\n"
 
-    def seconds(n: int) -> float:
+    def seconds(n: int, tries: int) -> float:
         p = practice_from_source(line * n)
-        started = time.perf_counter()
-        render_script(p)
-        return time.perf_counter() - started
+        best = float("inf")
+        for _ in range(tries):  # the quickest of a few: other work on the machine slows some
+            started = time.perf_counter()
+            render_script(p)
+            best = min(best, time.perf_counter() - started)
+        return best
 
-    small, large = seconds(500), seconds(MAX_TEMPLATE_BYTES // len(line))
-    assert large < 1.0 and large < 20 * small * (MAX_TEMPLATE_BYTES // len(line)) / 500 / 8
+    most = MAX_TEMPLATE_BYTES // len(line)
+    small, large = seconds(500, 5), seconds(most, 2)
+    # Linear takes about most/500 (11) times as long; quadratic 11 times that again.
+    assert large < 4 * small * most / 500
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,7 @@ class Settings:
     minutes: float | None = _default("minutes")
     duration: str | float | None = _default("duration")
     voice: str | None = _default("voice")
+    voices: Mapping[str, str] | None = _default("voices")
     language: str | None = _default("language")
     format: str | None = _default("format")
     wpm: float | None = _default("wpm")

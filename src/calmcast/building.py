@@ -288,7 +288,8 @@ def _working(task):
 def _unspoken(todo: list[Track], found: dict[str, Checked]) -> list[tuple[tuple, list[str]]]:
     """Return the lines not yet in the speech cache, once each, by voice and voice chain.
 
-    Each group is (voice, wpm, pitch, mix settings of its first track) with its lines.
+    Each group is (voice, wpm, pitch, mix settings of its first track) with its lines: a
+    track read in several voices is in several groups.
     """
     from .mix import voice_chain
     from .voices import open_voice
@@ -299,14 +300,13 @@ def _unspoken(todo: list[Track], found: dict[str, Checked]) -> list[tuple[tuple,
     groups: dict[tuple, tuple[tuple, dict[str, None]]] = {}
     voices = {}
     for t in todo:
-        r = t.request
-        if (r.voice, r.wpm, r.pitch) not in voices:
-            voices[r.voice, r.wpm, r.pitch] = open_voice(r.voice, r.wpm, r.pitch)
-        voice, chain = voices[r.voice, r.wpm, r.pitch], voice_chain(r.mix)
-        _, lines = groups.setdefault(
-            (r.voice, r.wpm, r.pitch, chain.key()), ((r.voice, r.wpm, r.pitch, r.mix), {})
-        )
-        lines.update(dict.fromkeys(unprepared(voice, list(found[t.file].texts), chain, cache)))
+        r, chain = t.request, voice_chain(t.request.mix)
+        for name, texts in found[t.file].by_voice().items():
+            spec = (name, r.wpm, r.pitch)
+            if spec not in voices:
+                voices[spec] = open_voice(*spec)
+            _, lines = groups.setdefault((*spec, chain.key()), ((*spec, r.mix), {}))
+            lines.update(dict.fromkeys(unprepared(voices[spec], texts, chain, cache)))
     return [(spec, list(lines)) for spec, lines in groups.values() if lines]
 
 

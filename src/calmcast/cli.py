@@ -94,7 +94,7 @@ def render(ctx, practice, output, values, **given):
         click.echo(
             f"{where}: {format_clock(result.seconds)}, {voice}"
             f"programme {result.loudness:.1f} LUFS, peak {result.true_peak:.1f} dBTP, "
-            f"{result.plan.voice.name}, made in {result.timings['total']:.1f} s",
+            f"{result.plan.voice_shown}, made in {result.timings['total']:.1f} s",
             err=str(result.path) == "-",  # stdout carries the MP3
         )
 
@@ -116,7 +116,7 @@ def plan(practice, values, as_json, **given):
         return
     speech = sum(r["length"] for r in rows if r["kind"] == "speech")
     click.echo(
-        f"{p.practice.title}: {format_clock(p.timeline.duration)} with {p.voice.name}, "
+        f"{p.practice.title}: {format_clock(p.timeline.duration)} with {p.voice_shown}, "
         f"speech {speech / p.timeline.duration:.0%}"
     )
     for r in rows:

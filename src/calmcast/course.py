@@ -36,7 +36,7 @@ from .mix import MixSettings
 from .practice import BUILTIN_DIR, builtin_dir, find_practice, is_builtin_name, load_practice
 from .script import render_script
 from .session import Request
-from .voices import check_language, default_voice_name, open_voice
+from .voices import default_voice_name
 
 if sys.version_info >= (3, 11):
     pass
@@ -308,6 +308,14 @@ class Checked:
 
     sources: tuple[str, ...]
     texts: tuple[str, ...]
+    voices: tuple[str, ...] = ()  # the voice that says each text, by its name
+
+    def by_voice(self) -> dict[str, list[str]]:
+        """Return the texts each voice says, in order."""
+        out: dict[str, list[str]] = {}
+        for voice, text in zip(self.voices, self.texts, strict=True):
+            out.setdefault(voice, []).append(text)
+        return out
 
 
 def check(course: Course) -> dict[str, Checked]:
@@ -325,7 +333,7 @@ def check(course: Course) -> dict[str, Checked]:
 def problems_of(course: Course, found: dict | None = None) -> list[str]:
     """Return every problem a build would meet in the course's tracks and covers."""
     from .mix import check as check_levels
-    from .pipeline import check_request, voice_name, voice_texts
+    from .pipeline import check_request, open_voices, voice_texts
     from .tags import check_cover
 
     problems = []
@@ -335,22 +343,20 @@ def problems_of(course: Course, found: dict | None = None) -> list[str]:
             check_cover(cover)
         except CalmcastError as e:
             problems.append(f"cover: {e.format_message()}")
-    voices = {}
+    voices: dict = {}
     for t in course.tracks:
         r = t.request
         try:
             check_request(r)
             check_levels(r.mix)
             practice = load_practice(r.practice, r.language, r.script_format)
-            spec = (voice_name(r, practice), r.wpm, r.pitch)
-            if spec not in voices:
-                voices[spec] = open_voice(*spec)
-            check_language(voices[spec], practice.language)
             minutes = r.minutes if r.minutes is not None else practice.minutes
             script = render_script(practice, minutes, r.values)
+            spoken = open_voices(r, practice, script, voices)
             if found is not None:
                 texts = voice_texts(practice, r, script)
-                found[t.file] = Checked(script.sources, tuple(texts))
+                said = tuple(spoken[s.role].name for s in script.speech)
+                found[t.file] = Checked(script.sources, tuple(texts), said)
             if r.ambience:
                 sounds.find(r.ambience, "ambience")
             sounds.bell_file(r.bell)

@@ -23,6 +23,7 @@ from .durations import parse_duration
 from .errors import ScriptError
 from .model import Bell, Chapter, Pause, PauseKind, Place, Practice, Segment, Speech, Timing
 from .practice import shown_name
+from .roles import check_role
 
 #: Longest text spoken as one utterance; longer sentences are split at commas.
 MAX_UTTERANCE = 400
@@ -49,12 +50,20 @@ class Found:
 
 
 @dataclass(frozen=True)
+class Switch:
+    """`[voice ROLE]`: what follows is read by another voice (not a segment: it marks speech)."""
+
+    role: str | None  # None: back to the practice's first role
+    place: Place
+
+
+@dataclass(frozen=True)
 class Marker:
     """A kind of marker: its name, how it is written, and what it makes."""
 
     name: str
     usage: str
-    read: Callable[[Found], Segment]
+    read: Callable[[Found], Segment | Switch]
 
 
 MARKERS: dict[str, Marker] = {}
@@ -63,7 +72,7 @@ MARKERS: dict[str, Marker] = {}
 def marker(name: str, usage: str):
     """Register the decorated function as the marker `[name ...]`."""
 
-    def register(read: Callable[[Found], Segment]) -> Callable[[Found], Segment]:
+    def register(read: Callable[[Found], Segment | Switch]) -> Callable[[Found], Segment | Switch]:
         MARKERS[name] = Marker(name, usage, read)
         return read
 
@@ -115,6 +124,16 @@ def _chapter(m: Found) -> Chapter:
     if not m.rest:
         raise m.fail("a chapter needs a title")
     return Chapter(m.rest, m.place)
+
+
+@marker("voice", "[voice ROLE], [voice] (back to the first voice)")
+def _voice(m: Found) -> Switch:
+    if not m.rest:
+        return Switch(None, m.place)
+    try:
+        return Switch(check_role(m.rest), m.place)
+    except ValueError as e:
+        raise m.fail(str(e)) from None
 
 
 _ATTRIBUTE = re.compile(r"""([A-Za-z][\w:-]*)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
@@ -191,6 +210,7 @@ class _Parser:
         self._text_lines = _line_starts(text)
         self._body_lines = _line_starts(self.body)
         self._found: dict[str, int | None] = {}
+        self.roles: dict[str, Place | None] = {}  # each role met, at its first [voice]
 
     def place(self, offset: int, snippet: str | None = None) -> Place:
         """Return where `offset` in the rendered text came from, in the source if findable."""
@@ -217,6 +237,7 @@ class _Parser:
 
     def parse(self) -> list[Segment]:
         out: list[Segment] = []
+        role = self.practice.default_role
         explicit_since_speech = False  # a written pause stands in for the automatic one
         last_was_speech = False
         paragraph_break = False
@@ -227,6 +248,10 @@ class _Parser:
                     seg = self._marker(value, offset)
                     if seg is None:  # a closing </break>
                         continue
+                    if isinstance(seg, Switch):
+                        role = seg.role or self.practice.default_role
+                        self.roles.setdefault(role, seg.place)
+                        continue
                     explicit_since_speech |= isinstance(seg, Pause)
                     out.append(seg)
                     continue
@@ -236,7 +261,8 @@ class _Parser:
                     for i, piece in enumerate(_split_long(sentence)):
                         if last_was_speech and not explicit_since_speech:
                             out.insert(_gap_index(out), self._gap(i > 0, paragraph_break))
-                        out.append(Speech(piece, self.place(soff, piece[:40])))
+                        out.append(Speech(piece, self.place(soff, piece[:40]), role))
+                        self.roles.setdefault(role, None)
                         last_was_speech = True
                         explicit_since_speech = False
                         paragraph_break = False
@@ -292,7 +318,7 @@ class _Parser:
         if rest.strip():
             yield " ".join(rest.split()), offset + pos + (len(rest) - len(rest.lstrip()))
 
-    def _marker(self, text: str, offset: int) -> Segment | None:
+    def _marker(self, text: str, offset: int) -> Segment | Switch | None:
         if text.startswith("<"):
             return self._tag(text, offset)
         word, rest = _MARKER_NAME.fullmatch(text[1:-1]).groups()  # type: ignore[union-attr]
@@ -350,3 +376,12 @@ def _split_long(sentence: str) -> list[str]:
 def parse_text(text: str, practice: Practice, shown: str | None = None) -> list[Segment]:
     """Return the segments of rendered practice text."""
     return _Parser(text, practice, shown or shown_name(practice)).parse()
+
+
+def parse_roles(
+    text: str, practice: Practice, shown: str | None = None
+) -> tuple[list[Segment], dict[str, Place | None]]:
+    """Return the segments of rendered practice text, and each role it speaks in (in order
+    of first use) with the place of its first `[voice ROLE]` (None: never switched to)."""
+    parser = _Parser(text, practice, shown or shown_name(practice))
+    return parser.parse(), parser.roles

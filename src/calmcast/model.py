@@ -23,12 +23,32 @@ class Place:
         return f"{self.file}:{self.line}" + (f":{self.column}" if self.column else "")
 
 
+#: The role that speaks a practice with no [voices] of its own, and any text before a
+#: practice's first `[voice ROLE]`.
+DEFAULT_ROLE = "guide"
+
+
+@dataclass(frozen=True)
+class Role:
+    """A voice a practice is read in: its name in `[voice NAME]`, the voice it asks for (empty:
+    the session's), and the speaker's name in captions."""
+
+    name: str
+    voice: str = ""
+    speaker: str = ""
+
+    @property
+    def shown(self) -> str:
+        return self.speaker or self.name.replace("-", " ").replace("_", " ").capitalize()
+
+
 @dataclass(frozen=True)
 class Speech:
     """One utterance: a sentence (or a bounded piece of a very long one)."""
 
     text: str
     place: Place | None = None
+    role: str = DEFAULT_ROLE  # who says it: a role of the practice's [voices]
 
 
 class PauseKind(str, Enum):
@@ -124,6 +144,16 @@ class Practice:
     album: str = ""
     language: str = ""  # the language it is written in, when it says
     pronounce: dict[str, str] = field(default_factory=dict)  # respellings for the voice
+    roles: tuple[Role, ...] = ()  # its [voices], the first the default; none: one guide
+
+    @property
+    def default_role(self) -> str:
+        """Return the role that speaks until the first `[voice ROLE]`."""
+        return self.roles[0].name if self.roles else DEFAULT_ROLE
+
+    def role(self, name: str) -> Role | None:
+        """Return the role the front matter declares as `name`, if it does."""
+        return next((r for r in self.roles if r.name == name), None)
 
 
 @dataclass(frozen=True)
@@ -135,6 +165,7 @@ class Script:
     values: dict
     text: str
     sources: tuple[str, ...] = ()  # every file the template read: itself and its includes
+    roles: dict[str, Place | None] = field(default_factory=dict)  # each role spoken, where first
 
     @property
     def speech(self) -> tuple[Speech, ...]:

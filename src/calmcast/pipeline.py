@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import sounds
+from . import roles, sounds
 from .durations import format_duration
 from .errors import ConfigError, VoiceError
 from .lexicon import Lexicon
@@ -34,9 +34,9 @@ from .timeline import (
     with_interval_bells,
     with_timer_bells,
 )
-from .voices import check_language, default_voice_name, open_voice
+from .voices import Voice, check_language, default_voice_name, open_voice
 from .voices.cache import SpeechCache
-from .voices.speech import speak
+from .voices.speech import Utterance, speak
 
 if TYPE_CHECKING:
     import numpy as np
@@ -57,10 +57,9 @@ def plan(
     rate, channels = request.mix.sample_rate, request.mix.channels
     check_request(request)
     practice = load_practice(request.practice, request.language, request.script_format)
-    voice = open_voice(voice_name(request, practice), request.wpm, request.pitch)
-    check_language(voice, practice.language)
     minutes = request.minutes if request.minutes is not None else practice.minutes
     script = render_script(practice, minutes, request.values)
+    voices = open_voices(request, practice, script)
 
     # Every bell and the bed must exist before anything is spoken. A bare [bell] is the
     # session's bell; `--bell none` silences the script's bells, named ones too.
@@ -89,8 +88,8 @@ def plan(
     heard = None
     if progress:
         heard = lambda done, total: progress(Progress(Stage.SPEAKING, done, total))  # noqa: E731
-    texts = voice_texts(practice, request, script)
-    speech = speak(voice, texts, voice_chain(request.mix), cache or SpeechCache(), heard)
+    speech = _speak(voices, script, voice_texts(practice, request, script),
+                    voice_chain(request.mix), cache or SpeechCache(), heard)  # fmt: skip
     target = None if minutes is None else round(minutes * 60 * rate)
     timeline = fit(segments, [u.length(rate) for u in speech], rate, target, name=practice.name,
                    file=practice.path)  # fmt: skip
@@ -99,19 +98,70 @@ def plan(
         timeline = with_timer_bells(timeline, request.bells, bell, request.strikes)
     if request.interval_bell:
         timeline = with_interval_bells(timeline, request.interval_bell, bell, request.strikes)
-    return Plan(practice, script, voice, timeline, speech, bells, request)
+    voice = voices[practice.default_role] if practice.default_role in voices else \
+        next(iter(voices.values()))  # fmt: skip
+    return Plan(practice, script, voice, timeline, speech, bells, request, voices)
 
 
 def voice_name(request: Request, practice: Practice) -> str:
-    """Return the voice a request is spoken by: its own, else the default for the practice's
-    language."""
-    if request.voice:
-        return request.voice
+    """Return the voice of the practice's first role: the request's, else the one the
+    practice names, else the default for the practice's language."""
+    role = practice.role(practice.default_role)
+    chosen = request.voice or (request.voices or {}).get(practice.default_role)
+    if chosen or (role and role.voice):
+        return chosen or role.voice  # type: ignore[union-attr]
     try:
         return default_voice_name(practice.language)
     except VoiceError as e:
         raise VoiceError(f"{shown_name(practice)}: written in {practice.language}, and "
                          f"{e.format_message()}") from None
+
+
+def voice_names(request: Request, practice: Practice, script: Script) -> dict[str, str]:
+    """Return the voice of each role the script speaks in (one, `guide`, for most)."""
+    return roles.voice_names(practice, request.voice, request.voices, script.roles,
+                             voice_name(request, practice), shown_name(practice))  # fmt: skip
+
+
+def open_voices(
+    request: Request, practice: Practice, script: Script, opened: dict | None = None
+) -> dict[str, Voice]:
+    """Return each role's voice, opened and checked against the practice's language.
+
+    `opened` keeps voices by (name, wpm, pitch) across calls, so a course opens each once.
+    """
+    opened = {} if opened is None else opened
+    out = {}
+    for role, name in voice_names(request, practice, script).items():
+        spec = (name, request.wpm, request.pitch)
+        if spec not in opened:
+            opened[spec] = open_voice(*spec)
+        check_language(opened[spec], practice.language)
+        out[role] = opened[spec]
+    return out
+
+
+def _speak(voices: dict[str, Voice], script: Script, texts: list[str], chain, cache: SpeechCache,
+           heard: Callable[[int, int], None] | None) -> list[Utterance]:  # fmt: skip
+    """Return the script's utterances, each spoken by its role's voice."""
+    roles_of = [s.role for s in script.speech]
+    if len(set(roles_of)) <= 1:
+        voice = voices[roles_of[0]] if roles_of else next(iter(voices.values()))
+        return speak(voice, texts, chain, cache, heard)
+    out: list[Utterance | None] = [None] * len(texts)
+    done = 0
+    for voice in dict.fromkeys(voices.values()):
+        mine = [i for i, role in enumerate(roles_of) if voices[role] is voice]
+
+        def told(n: int, _total: int, base: int = done) -> None:
+            if heard:
+                heard(base + n, len(texts))
+
+        for i, u in zip(mine, speak(voice, [texts[i] for i in mine], chain, cache, told),
+                        strict=True):  # fmt: skip
+            out[i] = u
+        done += len(mine)
+    return out  # type: ignore[return-value]
 
 
 def voice_texts(practice: Practice, request: Request, script: Script) -> list[str]:

@@ -21,6 +21,7 @@ from .errors import ScriptError
 from .formats import convert_script, kind_of
 from .limits import MAX_PAUSE, MAX_SESSION, MAX_TEMPLATE_BYTES, finite
 from .model import Practice, Timing, Variable
+from .roles import front_matter_roles
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,6 +46,7 @@ _FRONT_KEYS = {
     "variables",
     "timing",
     "pronounce",
+    "voices",
 }
 RESERVED = {"minutes", "language"}
 
@@ -288,6 +290,7 @@ def _practice_from(meta: dict, *, name, path, shown, source, fm_lines) -> Practi
         pronounce = lexicon.check(meta.get("pronounce", {}))
     except ValueError as e:
         problems.append(f"pronounce: {e}")
+    roles = front_matter_roles(meta["voices"], problems) if "voices" in meta else ()
     title = text("title") or name.replace("-", " ").replace("_", " ").capitalize()
     described = {key: text(key) for key in ("description", "guide", "album", "language")}
     language = described["language"].strip()
@@ -303,6 +306,7 @@ def _practice_from(meta: dict, *, name, path, shown, source, fm_lines) -> Practi
         source=source,
         title=title,
         pronounce=pronounce,
+        roles=roles,
         description=described["description"],
         minutes=minutes,
         min_minutes=lo,

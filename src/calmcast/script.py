@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .markers import parse_text
+from .markers import parse_roles
 from .model import Practice, Script
 from .practice import RESERVED, shown_name
 from .template import coerce_values, render_text
@@ -29,7 +29,7 @@ def render_script(
     context["language"] = practice.language
     read: list[str] = []
     text = render_text(practice, context, read)
-    segments = parse_text(text, practice, shown)
+    segments, roles = parse_roles(text, practice, shown)
     plain = {k: v for k, v in context.items() if k not in RESERVED}
     sources = tuple(dict.fromkeys([str(Path(practice.path).resolve()), *read]))
-    return Script(practice, tuple(segments), plain, text, sources)
+    return Script(practice, tuple(segments), plain, text, sources, roles)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .mix.levels import Levels, MixSettings
-from .model import Bell, Pause, Practice, Script, Timeline
+from .model import Bell, Pause, Practice, Role, Script, Speech, Timeline
 
 if TYPE_CHECKING:
     import pydub
@@ -31,6 +31,7 @@ class Request:
     practice: str
     minutes: float | None = None
     voice: str | None = None
+    voices: dict[str, str] | None = None  # by role, for a practice read in several voices
     language: str | None = None  # the built-in practice's version in it; None: its own
     script_format: str | None = None  # how to read the practice file; None: by its name
     wpm: float | None = None  # words a minute
@@ -76,6 +77,7 @@ class Plan:
     speech: list[Utterance]
     bells: dict[str | None, Sound]
     request: Request
+    voices: dict[str, Voice] = field(default_factory=dict)  # by role; `voice` is the first's
 
     @property
     def minutes(self) -> float:
@@ -95,15 +97,31 @@ class Plan:
             text = getattr(seg, "text", None) or getattr(seg, "title", None) or ""
             if isinstance(seg, Bell):
                 text = seg.name
-            rows.append(
-                {
-                    "kind": kind,
-                    "start": round(e.start / rate, 3),
-                    "length": round(e.length / rate, 3),
-                    "text": text,
-                }
-            )
+            row = {
+                "kind": kind,
+                "start": round(e.start / rate, 3),
+                "length": round(e.length / rate, 3),
+                "text": text,
+            }
+            if isinstance(seg, Speech):
+                row["voice"] = (self.voices.get(seg.role) or self.voice).name
+                row["role"] = seg.role
+            rows.append(row)
         return rows
+
+    @property
+    def voice_shown(self) -> str:
+        """Return the voice, or each role's voice, as a summary line names them."""
+        if len(self.voices) < 2:
+            return self.voice.name
+        return ", ".join(f"{v.name} ({role})" for role, v in self.voices.items())
+
+    @property
+    def speakers(self) -> dict[str, str]:
+        """Return the name captions give each role's speaker, when more than one speaks."""
+        if len(self.voices) < 2:
+            return {}
+        return {name: (self.practice.role(name) or Role(name)).shown for name in self.voices}
 
     def to_audiosegment(
         self, progress: Callable[[Progress], None] | None = None

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from . import languages, lexicon
+from . import languages, lexicon, roles
 from .durations import parse_duration
 from .limits import MAX_SESSION
 
@@ -171,6 +171,10 @@ SETTINGS: tuple[Setting, ...] = (
             "espeak:en-gb, piper:joe, or a Piper .onnx path. See `calmcast voices`. "
             "Default: a natural voice of the practice's language when one is installed.",
             "NAME"),
+    Setting("voices", roles.check_voices, None,
+            "Speak the practice's role ROLE (its [voice ROLE] parts) with VOICE, e.g. "
+            "--voice-for second=espeak:en-us (repeatable); a manifest's [voices] table. "
+            "--voice is the first role's.", "ROLE=VOICE", multiple=True, aliases=("voice_for",)),
     Setting("language", text(35, languages.TAG, "a language like de or es-419"), None,
             "The language to speak: a built-in practice's version in it (`calmcast practices "
             "--language de`) and a voice of it. Default: the practice's own.", "LANG"),
@@ -233,7 +237,7 @@ BY_NAME = {s.name: s for s in SETTINGS}
 #: The settings a length is given by: one of them, never both.
 LENGTH = ("minutes", "duration")
 #: The settings `calmcast plan` takes: what decides the timeline.
-PLAN = ("minutes", "duration", "voice", "language", "format", "wpm", "pitch", "ambience", "bell",
+PLAN = ("minutes", "duration", "voice", "voices", "language", "format", "wpm", "pitch", "ambience", "bell",
         "interval_bell", "bells", "strikes", "delay", "end_bell", "pronounce")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,7 +30,7 @@ from mutagen.id3 import (
 from .errors import OutputError
 from .languages import iso639_2
 from .model import Timeline
-from .timeline import paragraphs
+from .timeline import paragraphs, turns
 
 if TYPE_CHECKING:
     from .session import Output, Result
@@ -141,6 +142,8 @@ def session_tags(result: Result, output: Output) -> Tags:
         "calmcast:voice-loudness": _figure(result.voice_loudness, "LUFS"),
         "calmcast:true-peak": _figure(result.true_peak, "dBTP"),
     }
+    if len(p.voices) > 1:
+        made["calmcast:voices"] = ", ".join(f"{role}={v.name}" for role, v in p.voices.items())
     if output.build:
         made["calmcast:build"] = output.build
     if p.script.values:
@@ -152,7 +155,7 @@ def session_tags(result: Result, output: Output) -> Tags:
         description=output.description or p.practice.description,
         track=output.track,
         length_ms=ms(p.timeline.length),
-        transcript=transcript(p.timeline),
+        transcript=transcript(p.timeline, p.speakers),
         language=iso639_2(p.practice.language),
         chapters=tuple((title, ms(a), ms(b)) for title, a, b in p.timeline.chapters),
         cover=output.cover,
@@ -164,6 +167,13 @@ def _figure(value: float, unit: str) -> str:
     return f"{value:.1f} {unit}" if math.isfinite(value) else "none"
 
 
-def transcript(timeline: Timeline) -> str:
-    """Return the spoken text, a paragraph per paragraph of speech, as the USLT transcript."""
-    return "\n\n".join(" ".join(e.text for e in para) for para in paragraphs(timeline))
+def transcript(timeline: Timeline, speakers: Mapping[str, str] | None = None) -> str:
+    """Return the spoken text, a paragraph per paragraph of speech, as the USLT transcript.
+
+    With `speakers` (several voices read), a paragraph where the speaker changes starts
+    with the speaker's name, as a script does: "Ana: Welcome."
+    """
+    paras = paragraphs(timeline)
+    names = turns(paras, speakers or {})
+    return "\n\n".join((f"{name}: " if name else "") + " ".join(e.text for e in para)
+                         for name, para in zip(names, paras, strict=True))  # fmt: skip

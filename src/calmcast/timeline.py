@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from .durations import format_duration
 from .errors import LengthError
@@ -289,12 +289,26 @@ _ENDS_PARAGRAPH = (PauseKind.PARAGRAPH, PauseKind.PAUSE)
 
 
 def paragraphs(timeline: Timeline) -> list[list[Event]]:
-    """Return the spoken events in paragraphs: a pause or a paragraph break ends one."""
+    """Return the spoken events in paragraphs: a pause, a paragraph break or another voice
+    ends one."""
     out: list[list[Event]] = [[]]
     for e in timeline.events:
         seg = e.segment
         if isinstance(seg, Speech):
+            if out[-1] and out[-1][-1].segment.role != seg.role:  # type: ignore[union-attr]
+                out.append([])
             out[-1].append(e)
         elif isinstance(seg, Pause) and seg.kind in _ENDS_PARAGRAPH and out[-1]:
             out.append([])
     return [para for para in out if para]
+
+
+def turns(paras: list[list[Event]], speakers: Mapping[str, str]) -> list[str]:
+    """Return, for each paragraph, its speaker's name where another speaker had the last
+    one, else "" (everywhere "" without `speakers`: one voice reads)."""
+    out, last = [], None
+    for para in paras:
+        role = para[0].segment.role  # type: ignore[union-attr]
+        out.append(speakers.get(role, "") if speakers and role != last else "")
+        last = role
+    return out

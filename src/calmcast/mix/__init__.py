@@ -66,11 +66,13 @@ class Mixer:
         self.levels = levels
         self.length = timeline.length
         self.channels = s.channels
-        starts = [e.start for e in timeline.events if isinstance(e.segment, Speech)]
+        said = [(e.start, e.segment) for e in timeline.events if isinstance(e.segment, Speech)]
+        starts = [start for start, _ in said]
         self.speech = list(zip(starts, speech, strict=True))
+        # Each voice at its own gain (one gain for all when one voice reads).
+        self.voice_gains = [np.float32(from_db(levels.gain_of(seg.role))) for _, seg in said]
         self.speech_starts = starts
         self.longest_speech = max((u.length(s.sample_rate) for u in speech), default=0)
-        self.voice_gain = np.float32(from_db(levels.voice_gain))
         self._clips: dict[int, np.ndarray] = {}
         # Bells: each struck at its event, its ring overlapping what follows.
         self.bells = [
@@ -158,7 +160,7 @@ class Mixer:
             a, b = max(at, lo), min(end, hi)
             if a < b:
                 if i not in self._clips:
-                    self._clips[i] = utterance.audio(rate) * self.voice_gain
+                    self._clips[i] = utterance.audio(rate) * self.voice_gains[i]
                 clip = self._clips[i]
                 out[a - start : b - start] += clip[a - at : b - at, None]
             i += 1

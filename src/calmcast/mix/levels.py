@@ -10,8 +10,8 @@ speech at all (a silent sit, a timer) puts them exactly where a guided session w
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -126,22 +126,49 @@ class Levels:
     codec_gain: float = 0.0  # what the voice's gain includes to make up the encoder's loss
     ceiling: float = -1.6  # the mix's true-peak ceiling before encoding, dBTP
     overshoot: float = 0.0  # how far the encoder lifts true peaks, dB
+    #: With several voices, each role's own gain (each voice alone at the target); then
+    #: `voice_gain` is what they come to together.
+    role_gains: dict[str, float] = field(default_factory=dict)
+
+    def gain_of(self, role: str) -> float:
+        """Return the gain of the voice that reads `role`, dB."""
+        return self.role_gains.get(role, self.voice_gain)
 
     @property
     def has_voice(self) -> bool:
         return math.isfinite(self.voice_lufs)
 
 
-def voice_loudness(timeline: Timeline, speech: Sequence[Utterance], channels: int) -> float:
-    """Return the integrated loudness of the voice alone as placed on the timeline, LUFS."""
+def voice_loudness(
+    timeline: Timeline,
+    speech: Sequence[Utterance],
+    channels: int,
+    gains: Mapping[str, float] | None = None,
+    role: str | None = None,
+) -> float:
+    """Return the integrated loudness of the voice alone as placed on the timeline, LUFS.
+
+    With `gains` (dB by role), each role's voice as raised by its gain; with `role`, that
+    role's voice alone.
+    """
     rate = timeline.sample_rate
+    said = [e.segment for e in timeline.events if isinstance(e.segment, Speech)]
     starts = [e.start for e in timeline.events if isinstance(e.segment, Speech)]
     pieces = []
-    for start, utterance in zip(starts, speech, strict=True):
+    for seg, start, utterance in zip(said, starts, speech, strict=True):
+        if role is not None and seg.role != role:
+            continue
         per_second, width = utterance.energy()
-        pieces.append((start / rate, per_second * rate * channels, width))
+        scale = 10 ** (gains[seg.role] / 10) if gains else 1.0
+        pieces.append((start / rate, per_second * (rate * channels * scale), width))
     energy = loudness.sum_energies(pieces, timeline.duration)
     return loudness.gated(energy, loudness.step_samples(rate))
+
+
+def speaking_roles(timeline: Timeline) -> list[str]:
+    """Return the roles whose voices speak on the timeline, in order of first words."""
+    return list(dict.fromkeys(e.segment.role for e in timeline.events
+                              if isinstance(e.segment, Speech)))  # fmt: skip
 
 
 def anchor(
@@ -164,6 +191,17 @@ def anchor(
     target = settings.loudness + codec.loss
     measured = voice_loudness(timeline, speech, settings.channels)
     voice_gain = target - measured if math.isfinite(measured) else 0.0
+    role_gains: dict[str, float] = {}
+    roles = speaking_roles(timeline)
+    if len(roles) > 1:
+        # Each voice is anchored on its own: a voice that speaks little is as loud as the
+        # one that speaks most, and together they sit at the target too.
+        for role in roles:
+            alone = voice_loudness(timeline, speech, settings.channels, role=role)
+            role_gains[role] = target - alone if math.isfinite(alone) else voice_gain
+        together = voice_loudness(timeline, speech, settings.channels, gains=role_gains)
+        if math.isfinite(together) and math.isfinite(measured):
+            voice_gain = together - measured
     bed_gain = 0.0
     if bed is not None:
         bed_gain = settings.loudness + bed_codec.loss + settings.bed_level - bed.lufs
@@ -171,7 +209,7 @@ def anchor(
     overshoot = max(codec.overshoot, bed_codec.overshoot)
     margin = max(encode_margin(settings.bitrate, settings.channels), overshoot + PEAK_SLACK)
     return Levels(measured, voice_gain, bed_gain, bell_gains, codec.loss,
-                  settings.true_peak - margin, overshoot)  # fmt: skip
+                  settings.true_peak - margin, overshoot, role_gains)  # fmt: skip
 
 
 #: Seconds of the session's own material the encoder is calibrated on.

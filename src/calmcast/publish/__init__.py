@@ -29,10 +29,10 @@ NAMES = ("playlist.m3u8", "feed.xml", "index.html", "manifest.json")
 
 def sidecars(result: Result, track: Track) -> dict[str, str]:
     """Return the files that go beside a track's MP3: captions and chapters, by name."""
-    timeline = result.plan.timeline
+    timeline, speakers = result.plan.timeline, result.plan.speakers
     return {
-        f"{track.stem}.vtt": captions.webvtt(timeline),
-        f"{track.stem}.srt": captions.srt(timeline),
+        f"{track.stem}.vtt": captions.webvtt(timeline, speakers),
+        f"{track.stem}.srt": captions.srt(timeline, speakers),
         f"{track.stem}.chapters.json": captions.chapters_json(timeline, track.title),
         f"{track.stem}.chapters.vtt": captions.chapters_vtt(timeline),
     }
@@ -44,7 +44,7 @@ def _finite(x: float) -> float | None:
 
 def facts(result: Result, track: Track) -> dict:
     """Return what the publishing files need to know of a made track, as plain JSON values."""
-    from ..timeline import paragraphs
+    from ..timeline import paragraphs, turns
 
     p = result.plan
     timeline = p.timeline
@@ -59,6 +59,7 @@ def facts(result: Result, track: Track) -> dict:
         "language": p.practice.language,
         "about": p.practice.description,
         "voice": p.voice.name,
+        "voices": {role: v.name for role, v in p.voices.items()},
         "minutes": round(p.minutes, 3),
         "tags": {
             "title": track.title,
@@ -72,6 +73,7 @@ def facts(result: Result, track: Track) -> dict:
             [[round(e.start / rate, 3), round(e.end / rate, 3), e.text] for e in para]
             for para in paragraphs(timeline)
         ],
+        "speakers": turns(paragraphs(timeline), p.speakers),
     }
 
 
@@ -173,6 +175,7 @@ def manifest(course: Course, files) -> str:
                 "true_peak": r["true_peak"],
                 "practice": r["practice"],
                 "voice": r["voice"],
+                **({"voices": r["voices"]} if len(r.get("voices") or ()) > 1 else {}),
                 "tags": r["tags"],
                 "captions": [f"{t.stem}.vtt", f"{t.stem}.srt"],
                 "chapters": f"{t.stem}.chapters.json",

@@ -3,13 +3,15 @@
 Each sentence is a cue from the moment it starts to the moment it ends; a sentence too long
 for two lines of 42 characters is shared over several cues, its time divided by length.
 Chapters follow the Podcasting 2.0 JSON chapters format, at the same milliseconds as the
-MP3's ID3 chapters.
+MP3's ID3 chapters. When several voices read, each WebVTT cue names its speaker (`<v Ana>`)
+and a SubRip cue starts with the name where the speaker changes ("Ana: ...").
 """
 
 from __future__ import annotations
 
 import io
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..model import Bell, Speech, Timeline
@@ -26,22 +28,31 @@ class Cue:
     start: float  # seconds
     end: float
     lines: tuple[str, ...]
+    speaker: str = ""  # who says it, when several voices read
+    turn: bool = False  # the first cue of its speaker after another's
 
 
-def cues(timeline: Timeline) -> list[Cue]:
-    """Return a cue per sentence (or per piece of a long one), in order."""
+def cues(timeline: Timeline, speakers: Mapping[str, str] | None = None) -> list[Cue]:
+    """Return a cue per sentence (or per piece of a long one), in order.
+
+    `speakers` names each role's speaker (given when several voices read).
+    """
     rate = timeline.sample_rate
-    out = []
+    out: list[Cue] = []
+    last = None
     for e in timeline.events:
         if isinstance(e.segment, Speech):
+            role = e.segment.role
+            speaker = speakers.get(role, "") if speakers else ""
             pieces = screens(e.segment.text)
             total = sum(len(" ".join(p)) for p in pieces) or 1
             start = e.start
             for i, piece in enumerate(pieces):
                 share = len(" ".join(piece)) / total
                 end = e.end if i == len(pieces) - 1 else start + round(e.length * share)
-                out.append(Cue(_ms(start, rate), _ms(end, rate), piece))
-                start = end
+                turn = bool(speaker) and role != last
+                out.append(Cue(_ms(start, rate), _ms(end, rate), piece, speaker, turn))
+                start, last = end, role
     return out
 
 
@@ -103,24 +114,34 @@ def _vtt_text(line: str) -> str:
     return line.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def webvtt(timeline: Timeline) -> str:
-    """Return the captions as WebVTT."""
+def _voice_tag(name: str) -> str:
+    """Return `<v name>`: a WebVTT voice span's annotation cannot hold > or a new line."""
+    return f"<v {' '.join(name.replace('>', ' ').replace('&', ' and ').split())}>"
+
+
+def webvtt(timeline: Timeline, speakers: Mapping[str, str] | None = None) -> str:
+    """Return the captions as WebVTT, each cue's speaker named when several voices read."""
     import webvtt as vtt
 
     doc = vtt.WebVTT()
-    for cue in cues(timeline):
-        doc.captions.append(vtt.Caption(
-            _clock(cue.start), _clock(cue.end), "\n".join(_vtt_text(x) for x in cue.lines)))  # fmt: skip
+    for cue in cues(timeline, speakers):
+        text = "\n".join(_vtt_text(x) for x in cue.lines)
+        if cue.speaker:
+            text = _voice_tag(cue.speaker) + text
+        doc.captions.append(vtt.Caption(_clock(cue.start), _clock(cue.end), text))
     return doc.content.rstrip("\n") + "\n"
 
 
-def srt(timeline: Timeline) -> str:
-    """Return the captions as SubRip."""
+def srt(timeline: Timeline, speakers: Mapping[str, str] | None = None) -> str:
+    """Return the captions as SubRip; a cue where the speaker changes starts with the name."""
     import webvtt as vtt
 
     doc = vtt.WebVTT()
-    for cue in cues(timeline):
-        doc.captions.append(vtt.Caption(_clock(cue.start), _clock(cue.end), "\n".join(cue.lines)))
+    for cue in cues(timeline, speakers):
+        lines = list(cue.lines)
+        if cue.turn:
+            lines[0] = f"{cue.speaker}: {lines[0]}"
+        doc.captions.append(vtt.Caption(_clock(cue.start), _clock(cue.end), "\n".join(lines)))
     buffer = io.StringIO()
     doc.write(buffer, format="srt")
     text = buffer.getvalue().rstrip("\n")

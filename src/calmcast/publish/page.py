@@ -60,6 +60,7 @@ def _track(t, record) -> dict:
         "chapters": [(s, title, _clock(s)) for s, title in record["chapters"]],
         "chapter_marks": [x(s) for s, _ in record["chapters"][1:]],
         "paragraphs": record["paragraphs"],
+        "speakers": record.get("speakers") or [""] * len(record["paragraphs"]),
         "speech": speech,
         "bells": bells,
         "share": f"{spoken / seconds:.0%}",

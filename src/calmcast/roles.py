@@ -1,0 +1,162 @@
+"""Several voices in one practice: its roles, and the voice each is spoken by.
+
+A practice that speaks in more than one voice names its roles in its front matter,
+
+    [voices]
+    guide = "piper:joe"                                   # the first is the default role
+    bell-keeper = { voice = "espeak:en-gb", speaker = "Ana" }
+
+and switches with `[voice bell-keeper]` ... `[voice guide]` (or `[voice]`, back to the first).
+A session's `voices` setting (`--voice-for ROLE=VOICE`, a manifest's `voices` table, the
+API's `voices={...}`) overrides the practice's choice; `--voice` is the default role's. A
+practice with no `[voices]` has one role, `guide`, as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import ConfigError, ScriptError
+from .model import DEFAULT_ROLE, Place, Practice, Role
+
+log = logging.getLogger(__name__)
+
+#: The most roles one practice or one session names.
+MAX_ROLES = 8
+_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+_VOICE_LENGTH = 300
+_SPEAKER_LENGTH = 60
+
+
+def check_role(name: Any) -> str:
+    """Return a role's name, lower-cased, or raise ValueError saying what one looks like."""
+    if isinstance(name, str) and _NAME.fullmatch(name.strip().lower()):
+        return name.strip().lower()
+    shown = repr(name[:40]) if isinstance(name, str) else repr(name)
+    raise ValueError(f"{shown} is not a role name: one word of letters, digits, - or _, "
+                     "starting with a letter, at most 32 characters")  # fmt: skip
+
+
+def _voice_name(role: str, value: Any) -> str:
+    if (
+        not isinstance(value, str)
+        or not value.strip()
+        or len(value) > _VOICE_LENGTH
+        or any(ord(c) < 32 for c in value)
+    ):
+        raise ValueError(
+            f"{role}: expected a voice name like espeak:en-gb, got {str(value)[:40]!r}"
+        )
+    return value.strip()
+
+
+def check_voices(value: Any) -> dict[str, str]:
+    """Check a session's voices by role: a table (a manifest, the API), "ROLE=VOICE" or a list
+    of those (the command line). Raise ValueError saying what is wrong."""
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    elif isinstance(value, (list, tuple)):
+        pairs = []
+        for item in value:
+            if isinstance(item, Mapping):
+                pairs += list(item.items())
+                continue
+            role, eq, voice = str(item).partition("=")
+            if not eq:
+                raise ValueError(
+                    f"expected ROLE=VOICE, like second=espeak:en-us, got {str(item)[:40]!r}"
+                )
+            pairs.append((role, voice))
+    else:
+        raise ValueError(f'expected a table of ROLE = "VOICE", got {str(value)[:40]!r}')
+    out: dict[str, str] = {}
+    for role, voice in pairs:
+        name = check_role(role)
+        out[name] = _voice_name(name, voice)
+    if len(out) > MAX_ROLES:
+        raise ValueError(f"at most {MAX_ROLES} voices, got {len(out)}")
+    return out
+
+
+def front_matter_roles(value: Any, problems: list[str]) -> tuple[Role, ...]:
+    """Return a practice's `[voices]` table as roles, adding what is wrong to `problems`."""
+    if not isinstance(value, Mapping):
+        problems.append('voices: expected a table of ROLE = "VOICE"')
+        return ()
+    roles = []
+    for key, spec in value.items():
+        try:
+            name = check_role(key)
+            if isinstance(spec, Mapping):
+                unknown = sorted(set(spec) - {"voice", "speaker"})
+                if unknown:
+                    raise ValueError(
+                        f"{name}: unknown key {unknown[0]!r} (a role has voice and speaker)"
+                    )
+                voice = _voice_name(name, spec["voice"]) if "voice" in spec else ""
+                speaker = spec.get("speaker", "")
+                if (
+                    not isinstance(speaker, str)
+                    or len(speaker) > _SPEAKER_LENGTH
+                    or any(ord(c) < 32 or c in "<>&" for c in speaker)
+                ):
+                    raise ValueError(f"{name}: speaker: expected a name of at most "
+                                     f"{_SPEAKER_LENGTH} characters, got {str(speaker)[:40]!r}")  # fmt: skip
+                roles.append(Role(name, voice, speaker.strip()))
+            else:
+                roles.append(Role(name, _voice_name(name, spec)))
+        except ValueError as e:
+            problems.append(f"voices: {e}")
+    if len(roles) > MAX_ROLES:
+        problems.append(f"voices: at most {MAX_ROLES} roles, got {len(roles)}")
+    return tuple(roles)
+
+
+def voice_names(
+    practice: Practice,
+    voice: str | None,
+    voices: Mapping[str, str] | None,
+    used: Mapping[str, Place | None],
+    default: str,
+    shown: str,
+) -> dict[str, str]:
+    """Return the voice of each role the script speaks in, in order of first use.
+
+    `voice` is the session's voice (the default role's), `voices` its voices by role, `used`
+    the roles the rendered script speaks in and where it first switched to each, `default`
+    the voice for a default role nobody chose. A role with no voice anywhere is an error at
+    the place of its `[voice]`.
+    """
+    voices = voices or {}
+    first = practice.default_role
+    given = voices.get(first)
+    if voice and given and voice != given:
+        raise ConfigError(f"--voice {voice} and --voice-for {first}={given} both choose the voice "
+                          f"of {first}, the practice's first role: give one")  # fmt: skip
+    out = {}
+    for name in used or {first: None}:
+        role = practice.role(name)
+        chosen = voices.get(name) or (voice if name == first else None) or (role and role.voice)
+        if not chosen and name == first:
+            chosen = default
+        if not chosen:
+            place = used.get(name)
+            declared = ", ".join(r.name for r in practice.roles) or DEFAULT_ROLE
+            why = (
+                f"the role {name} has no voice: name it in the front matter's [voices] "
+                f"or give --voice-for {name}=VOICE (this practice's roles: {declared})"
+            )
+            if place is not None:
+                raise ScriptError.at(place.file, place.line, place.column, f"[voice {name}]: {why}")
+            raise ScriptError.at(shown, None, None, why)
+        out[name] = chosen
+    unused = sorted(set(voices) - set(out) - {r.name for r in practice.roles} - {first})
+    for name in unused:
+        log.warning("%s: no text is read by the role %s, so its voice %s is not used",
+                    shown, name, voices[name])  # fmt: skip
+    return out
