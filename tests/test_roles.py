@@ -14,7 +14,7 @@ import calmcast
 from calmcast.errors import CalmcastError, ConfigError, ScriptError
 from calmcast.mix import voice_chain
 from calmcast.model import Speech
-from calmcast.practice import practice_from_source
+from calmcast.practice import load_practice, practice_from_source
 from calmcast.roles import MAX_ROLES, check_voices
 from calmcast.script import render_script
 from calmcast.session import Request
@@ -293,3 +293,30 @@ def test_captions_name_each_speaker_when_several_voices_read(tmp_path):
     single = plan(Request(str(write(tmp_path / "one.j2", "Hello. Hi.\n")), voice="fake:steady"))
     assert "<v " not in captions.webvtt(single.timeline, single.speakers)
     assert single.speakers == {}
+
+
+def test_ssml_voices_are_roles_and_one_voice_alone_is_the_sessions(tmp_path, caplog):
+    two = write(tmp_path / "two.ssml", """\
+<speak version="1.1" xml:lang="en-GB">
+  <p>Welcome.</p>
+  <voice name="Second"><p>I am second. <voice name="third">Third.</voice> Second again.</p>
+  </voice>
+  <voice name="en-US-Jenny Neural">Not a role name.</voice>
+  <p>Back.</p>
+</speak>
+""")  # fmt: skip
+    with caplog.at_level(logging.WARNING):
+        p = load_practice(str(two))
+    script = render_script(p, None)
+    assert said(script) == [("guide", "Welcome."), ("second", "I am second."),
+                            ("third", "Third."), ("second", "Second again."),
+                            ("guide", "Not a role name."), ("guide", "Back.")]  # fmt: skip
+    assert script.roles["second"].line == 3
+    assert "two.ssml:5: <voice name='en-US-Jenny Neural'>: not a role name" in caplog.text
+    assert p.language == "en-gb"
+    # A cloud service's SSML names its one voice: the session's voice reads it, in the
+    # language the document says.
+    one = write(tmp_path / "one.ssml", '<speak xml:lang="de-DE"><voice name="de-DE-KatjaNeural">'
+                "<p>Willkommen.</p></voice></speak>\n")  # fmt: skip
+    p = load_practice(str(one))
+    assert p.language == "de-de" and said(render_script(p, None)) == [("guide", "Willkommen.")]

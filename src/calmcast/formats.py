@@ -29,7 +29,9 @@ import xml.sax.handler
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import languages
 from .durations import format_duration, parse_duration
+from .roles import check_role
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,7 @@ SUFFIX_KINDS = {".j2": "j2", ".jinja": "j2", ".txt": "txt", ".text": "txt", ".md
 #: An audio-program-generator line: a phrase, then the seconds of silence after it.
 _APG_LINE = re.compile(r"(?P<phrase>[^;\n]*);\s*(?P<seconds>\d+(?:\.\d+)?)\s*")
 #: SSML elements whose text is spoken without a word of warning; others are warned about.
-_SSML_QUIET = {"speak", "p", "s", "break", "sub", "phoneme", "paragraph", "sentence"}
+_SSML_QUIET = {"speak", "p", "s", "break", "sub", "phoneme", "paragraph", "sentence", "voice"}
 #: SSML elements whose text is not spoken at all.
 _SSML_UNSPOKEN = {"desc", "mark", "lexicon", "meta", "metadata"}
 
@@ -71,6 +73,7 @@ class Converted:
     body: str
     title: str | None = None
     notes: list[Note] = field(default_factory=list)
+    language: str | None = None  # the language the script says it is in (SSML's xml:lang)
 
     @property
     def unsure(self) -> list[Note]:
@@ -297,6 +300,11 @@ def _convert_ssml(text: str, shown: str, first_line: int) -> Converted:
     for note in handler.warned:
         log.warning("%s:%d: %s", shown, note[0] + first_line - 1, note[1])
     out.notes = [Note(n.line + first_line - 1, n.text, n.made) for n in out.notes]
+    named = {role for role in handler.named if role}
+    if len(named) == 1:
+        # One voice named, as a cloud service's SSML does: the session's voice reads it all.
+        [role] = named
+        lines = [line.replace(f" [voice {role}] ", " ").replace(" [voice] ", " ") for line in lines]
     out.body = "\n".join(lines) + "\n"
     return out
 
@@ -313,6 +321,8 @@ class _Ssml(xml.sax.handler.ContentHandler):
         self.seen: set[str] = set()
         self.paragraph_ended = False
         self.silent = 0  # inside an element whose text is not spoken
+        self.roles: list[str | None] = [None]  # the role each open <voice> reads in
+        self.named: set[str | None] = set()  # every role a <voice> named
 
     def _line(self) -> int:
         locator = getattr(self, "_locator", None)  # ContentHandler keeps the parser's
@@ -334,7 +344,15 @@ class _Ssml(xml.sax.handler.ContentHandler):
         if self.silent or local in _SSML_UNSPOKEN:
             self.silent += 1
             return
-        if local == "break":
+        if local == "speak" and len(self.stack) == 1:
+            lang = attrs.get("xml:lang")
+            if lang and re.fullmatch(languages.TAG, lang.strip()):
+                self.out.language = lang.strip()
+            elif lang:
+                self._warn(f"xml:lang {_attr(lang)[:20]!r} is not a language tag like en-GB")
+        elif local == "voice":
+            self._voice(attrs.get("name"))
+        elif local == "break":
             values = {k.lower(): v for k, v in attrs.items()}
             pieces = "".join(f' {k}="{_attr(v)}"' for k, v in values.items())
             tag = f"<break{pieces}/>"
@@ -352,12 +370,29 @@ class _Ssml(xml.sax.handler.ContentHandler):
         elif local not in _SSML_QUIET:
             self._warn(f"<{local}> is not read: its text is spoken without it")
 
+    def _voice(self, name: str | None) -> None:
+        """`<voice name="ROLE">`: its text is read in that role's voice."""
+        try:
+            role: str | None = check_role(name)
+        except ValueError:
+            self._warn(f"<voice name={_attr(str(name))[:40]!r}>: not a role name, so its text is "
+                       "read by the voice around it (a role is one word, like second)")  # fmt: skip
+            role = self.roles[-1]
+        if role != self.roles[-1]:
+            self._put(f" [voice {role}] ")
+        self.roles.append(role)
+        self.named.add(role)
+
     def endElement(self, name: str) -> None:
         local = self.stack.pop() if self.stack else ""
         if self.silent:
             self.silent -= 1
             return
-        if local in ("p", "paragraph"):
+        if local == "voice" and len(self.roles) > 1:
+            role = self.roles.pop()
+            if role != self.roles[-1]:
+                self._put(f" [voice {self.roles[-1]}] " if self.roles[-1] else " [voice] ")
+        elif local in ("p", "paragraph"):
             self.paragraph_ended = True
         elif local in ("s", "sentence"):
             at = min(max(self._line(), 1), len(self.lines)) - 1

@@ -191,6 +191,8 @@ def practice_from_source(
         source = "".join(lines[:fm_lines]) + converted.body
         if converted.title and "title" not in meta:
             meta = {**meta, "title": converted.title}
+        if converted.language and "language" not in meta:
+            meta = {**meta, "language": converted.language}
     return _practice_from(meta, name=name, path=path, shown=shown, source=source, fm_lines=fm_lines)
 
 
