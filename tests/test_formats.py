@@ -13,7 +13,7 @@ import sys
 import pytest
 
 import calmcast
-from calmcast.formats import LONG, OPEN, SHORT, pause_for
+from calmcast.formats import LONG, OPEN, SHORT, note_for, pause_for
 from calmcast.model import Bell, Chapter, Pause, Speech
 from calmcast.practice import load_practice
 from calmcast.script import render_script
@@ -49,11 +49,26 @@ def written(segs) -> list[tuple[float, float]]:
     ("silence", f"[pause {OPEN[0]:g}s..{OPEN[1] / 60:g}m]"),
     ("rest here", f"[pause {OPEN[0]:g}s..{OPEN[1] / 60:g}m]"),
     ("short pause", f"[pause {SHORT:g}s]"), ("a moment", f"[pause {SHORT:g}s]"),
+    ("a minute", "[pause 1m]"), ("a few minutes", "[pause 2m..4m]"),
+    ("30-second pause", "[pause 30s]"), ("one-minute pause", "[pause 1m]"),
+    ("two minutes' silence", "[pause 2m]"), ("two and a half minutes", "[pause 2m30s]"),
+    ("2m30s", "[pause 2m30s]"), ("pause 0:30", "[pause 30s]"),
+    ("30 seconds to 1 minute", "[pause 30s..1m]"), ("seventy seconds", "[pause 1m10s]"),
+    ("pause 2 minutes 30 seconds", "[pause 2m30s]"), ("pauses", "[pause]"),
+    ("Pausing", "[pause]"), ("a pause", "[pause]"), ("3 breaths", "[pause 15s]"),
+    ("take three deep breaths", "[pause 15s]"), ("a couple of minutes", "[pause 2m]"),
+    ("several minutes of silence", "[pause 3m..5m]"), ("-5 seconds", None),
+    ("pause for 99999 hours", None), ("pause for 0 seconds", None),
+    ("bell", "[bell]"), ("ring the bell", "[bell]"), ("bell rings", "[bell]"),
+    ("gong", "[bell gong]"), ("singing bowl", "[bell bowl]"),
+    ("BELL x3", "[bell] [pause 4s] [bell] [pause 4s] [bell]"),
+    ("the bell rings twice", "[bell] [pause 4s] [bell]"), ("bell of mindfulness", None),
+    ("bells and gongs", None), ("ring 20 bells", None),
     ("smile", None), ("music fades", None), ("rest your hands on your lap", None),
     ("or your body", None), ("see page 3", None), ("", None),
 ])  # fmt: skip
 def test_pause_notes_as_people_write_them(note, pause):
-    assert pause_for(note) == pause
+    assert note_for(note) == pause
 
 
 def test_a_plain_script_reads_its_notes_as_pauses_and_speaks_no_note(caplog):
@@ -324,3 +339,101 @@ def test_a_hostile_script_is_read_or_refused_in_bounded_time(tmp_path, text, cap
             assert not re.search(r"[\[\]]", s)
     assert time.perf_counter() - started < 10
     assert all(len(r.getMessage()) < 300 for r in caplog.records)
+
+
+def test_notes_as_scripts_hold_them_wrapped_bare_wide_or_amid_words(tmp_path, caplog):
+    path = write(tmp_path / "s.txt", """\
+Breathe in slowly. (pause for
+30 seconds) Then out.
+
+Pause
+
+*long pause*
+
+- pause for 10 seconds -
+
+Pause and notice the breath.
+
+（pause）
+
+A retreat (3 hours) begins. Breathe in (pause 4 seconds) and out.
+
+(ring the bell)
+
+[bell rings]
+
+(take three breaths)
+
+((((((
+""")  # fmt: skip
+    segs = segments(path)
+    assert said(segs) == ["Breathe in slowly.", "Then out.", "Pause and notice the breath.",
+                          "A retreat (3 hours) begins.", "Breathe in", "and out."]  # fmt: skip
+    assert written(segs) == [(30, 30), (3, 3), (LONG[0], LONG[1]), (10, 10), (3, 3), (4, 4),
+                             (15, 15)]  # fmt: skip
+    assert [s.name for s in segs if isinstance(s, Bell)] == [None, None]
+    assert "not a pause note" not in caplog.text
+
+
+def test_markdown_tables_fences_autolinks_and_indented_text(tmp_path, caplog):
+    path = write(tmp_path / "s.md", """\
+# Title
+
+Hello *there*.
+
+    Indented by hand, and spoken.
+
+| a | b |
+|---|---|
+| c | d |
+
+```
+not spoken
+```
+
+See <https://example.com> now. And &lt;break time="9s"/&gt; words.
+
+Page\x0cbreak.
+
+*pause*
+
+last (pause for
+30 seconds) line.
+""")  # fmt: skip
+    with caplog.at_level(logging.WARNING):
+        practice = load_practice(str(path))
+    segs = render_script(practice, None).segments
+    assert said(segs) == ["Hello there.", "Indented by hand, and spoken.", "See now.",
+                          'And break time="9s"/ words.', "Page break.", "last", "line."]  # fmt: skip
+    assert written(segs) == [(3, 3), (30, 30)]
+    assert "s.md:7: a table is not spoken" in caplog.text
+    assert "s.md:11: a fenced block" in caplog.text
+    # Each line keeps its number: a page break is not a new line.
+    last = [s for s in segs if isinstance(s, Speech)][-1]
+    assert last.place.line == 22
+
+
+def test_silences_beyond_a_session_are_refused_before_anything_is_spoken(tmp_path):
+    from calmcast.errors import ScriptError
+    from calmcast.pipeline import Request, plan
+
+    path = write(tmp_path / "long.txt", "Hello.\n" + "(pause for 12 hours)\n" * 100)
+    with pytest.raises(ScriptError, match=r"long.txt:3:1: the silences up to here already last 24h"):
+        plan(Request(str(path), voice="fake:steady"))
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo", "device"])
+def test_a_practice_path_that_is_no_file_says_what_it_is(tmp_path, kind):
+    import os
+
+    from calmcast.errors import ScriptError
+
+    path = tmp_path / "p.txt"
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path = "/dev/null"
+    with pytest.raises(ScriptError, match="a folder, not" if kind == "folder" else "a FIFO or a device"):
+        load_practice(str(path))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,7 @@ def make_template(script: str | Path, kind: str | None = None, voice: str | None
     kind = kind or kind_of(script, source)
     shown = str(script)
     meta, fm_lines = _front_matter(source, shown)
-    lines = source.splitlines(keepends=True)
+    lines = re.split(r"(?<=\n)", source)
     converted: Converted = convert_script("".join(lines[fm_lines:]), kind, shown, fm_lines + 1)
     body = stretch(converted.body) if kind != "j2" else "".join(lines[fm_lines:])
 

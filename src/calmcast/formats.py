@@ -31,7 +31,9 @@ from pathlib import Path
 
 from . import languages
 from .durations import format_duration, parse_duration
+from .limits import MAX_PAUSE
 from .roles import check_role
+from .timeline import STRIKE_SPACING
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +109,8 @@ def convert_script(text: str, kind: str, shown: str, first_line: int = 1) -> Con
         return _convert_ssml(text, shown, first_line)
     if kind == "apg":
         return _convert_apg(text, shown, first_line)
-    text = _without_comments(text)
-    lines = _markdown_lines(text) if kind == "md" else _text_lines(text)
+    text = _without_comments(text).translate(_WIDE)
+    lines = _joined(_markdown_lines(text, shown, first_line) if kind == "md" else _text_lines(text))
     out = Converted(kind, "")
     body: list[str] = []
     for number, (role, line) in enumerate(lines, first_line):
@@ -127,6 +129,41 @@ def convert_script(text: str, kind: str, shown: str, first_line: int = 1) -> Con
                     text)  # fmt: skip
     # Braces are text here, never template code.
     out.body = "\n".join(body).replace("{", "{{ '{' }}") + "\n"
+    return out
+
+
+#: Full-width and other brackets, read as the ASCII ones.
+_WIDE = str.maketrans({"（": "(", "）": ")", "［": "[", "］": "]", "【": "[", "】": "]"})
+#: How many lines on a note may be wrapped over.
+_WRAP = 3
+
+
+def _joined(lines: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Return lines with a note wrapped over the next ones (`(pause for` / `30 seconds)`)
+    brought onto the line it opens on, so each line keeps its number."""
+    out = list(lines)
+    for i, (role, line) in enumerate(out):
+        for opener, closer in ("()", "[]"):
+            at = line.rfind(opener)
+            if at < 0 or closer in line[at:] or len(line) - at > MAX_NOTE:
+                continue
+            gathered = line[at:]
+            for j in range(i + 1, min(i + _WRAP, len(out))):
+                kind, more = out[j]
+                if kind != role or not more.strip():
+                    break
+                end = more.find(closer)
+                if end < 0:
+                    gathered += " " + more.strip()
+                    continue
+                gathered += " " + more[: end + 1].strip()
+                if len(gathered) <= MAX_NOTE and note_for(gathered[1:-1]) is not None:
+                    out[i] = (role, line[:at] + " ".join(gathered.split()))
+                    for k in range(i + 1, j):
+                        out[k] = (out[k][0], "")
+                    out[j] = (kind, more[end + 1 :])
+                    line = out[i][1]
+                break
     return out
 
 
@@ -201,15 +238,19 @@ def _text_lines(text: str) -> list[tuple[str, str]]:
     return lines
 
 
-def _markdown_lines(text: str) -> list[tuple[str, str]]:
-    """Return a Markdown script's lines as plain text: emphasis, list marks and links gone."""
+def _markdown_lines(text: str, shown: str = "", first_line: int = 1) -> list[tuple[str, str]]:
+    """Return a Markdown script's lines as plain text: emphasis, list marks and links gone.
+
+    An indented block is text (a script indented by hand, not code); a fenced block and a
+    table are not spoken, with a warning naming their line.
+    """
     from markdown_it import MarkdownIt
 
-    source = text.splitlines()
-    lines: list[tuple[str, str]] = [("text", "")] * len(source)
-    tokens = MarkdownIt("commonmark").parse(text)
+    count = text.count("\n") + 1
+    lines: list[tuple[str, str]] = [("text", "")] * count
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
     heading = False
-    in_item = 0
+    in_item = in_table = 0
     for t in tokens:
         if t.type == "heading_open":
             heading = True
@@ -219,31 +260,52 @@ def _markdown_lines(text: str) -> list[tuple[str, str]]:
             in_item += 1
         elif t.type == "list_item_close":
             in_item -= 1
+        elif t.type == "table_open":
+            in_table += 1
+            if t.map:
+                log.warning("%s:%d: a table is not spoken", shown, t.map[0] + first_line)
+        elif t.type == "table_close":
+            in_table -= 1
+        elif t.type == "fence" and t.map:
+            log.warning("%s:%d: a fenced block (```) is not spoken", shown, t.map[0] + first_line)
+        elif t.type == "code_block" and t.map:
+            for i, raw in enumerate(t.content.split("\n")[: t.map[1] - t.map[0]]):
+                lines[t.map[0] + i] = ("text", _as_text(raw))
         elif t.type == "hr" and t.map:
             lines[t.map[0]] = ("text", "")  # a rule between parts: a paragraph's pause
         elif t.type == "html_block" and t.map:
-            for i, raw in enumerate(t.content.splitlines()):
-                lines[t.map[0] + i] = ("text", raw)  # calmcast's tags read as in a template
-        elif t.type == "inline" and t.map:
+            for i, raw in enumerate(t.content.split("\n")):
+                if t.map[0] + i < count:
+                    lines[t.map[0] + i] = ("text", raw)  # calmcast's tags read as in a template
+        elif t.type == "inline" and t.map and not in_table:
             pieces = _inline_lines(t)
             for i, piece in enumerate(pieces):
                 at = t.map[0] + i
                 if at < len(lines):
                     lines[at] = ("heading" if heading else "text", piece)
             if in_item and pieces and not re.search(r"[.!?…:;,]\s*$", pieces[-1]):
-                at = t.map[0] + len(pieces) - 1
-                lines[at] = (lines[at][0], pieces[-1] + ".")  # a list item is a sentence
+                at = min(t.map[0] + len(pieces), count) - 1
+                lines[at] = (lines[at][0], lines[at][1] + ".")  # a list item is a sentence
     return lines
 
 
 def _inline_lines(token) -> list[str]:
     """Return an inline token's text, a string for each source line it spans."""
     lines = [""]
+    autolink = False
     for c in token.children or []:
         if c.type in ("softbreak", "hardbreak"):
             lines.append("")
-        elif c.type in ("text", "code_inline", "html_inline"):
-            lines[-1] += c.content
+        elif c.type == "link_open":
+            autolink = c.markup == "autolink"  # <https://...>: an address, not words
+        elif c.type == "link_close":
+            autolink = False
+        elif autolink:
+            continue
+        elif c.type in ("text", "code_inline"):
+            lines[-1] += _as_text(c.content)  # "&lt;break/&gt;" is words, never a tag
+        elif c.type == "html_inline":
+            lines[-1] += c.content  # a tag written as one: read as in a template
         elif c.type == "image":
             continue  # a picture is not spoken
     return lines
@@ -253,7 +315,8 @@ def _convert_apg(text: str, shown: str, first_line: int) -> Converted:
     """Read an audio-program-generator script: each line a phrase, `;` and its silence."""
     out = Converted("apg", "")
     body = []
-    for number, line in enumerate(text.splitlines(), first_line):
+    for number, line in enumerate(text.split("\n"), first_line):
+        line = line.removesuffix("\r")
         m = _APG_LINE.fullmatch(line)
         if not m:
             body.append(line)
@@ -280,7 +343,7 @@ def _convert_ssml(text: str, shown: str, first_line: int) -> Converted:
 
     from .errors import ScriptError
 
-    count = len(text.splitlines()) or 1
+    count = text.count("\n") + 1  # the parser counts lines by their new lines alone
     out = Converted("ssml", "")
     lines = [""] * count
     handler = _Ssml(lines, out)
@@ -427,31 +490,55 @@ _NUMBERS = {
     "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
     "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
     "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
-    "ninety": 90,
+    "seventy": 70, "eighty": 80, "ninety": 90,
 }  # fmt: skip
+#: Counts that are not one number: the silence they give is elastic between two.
+_ROUGHLY = {"a few": (2, 4), "few": (2, 4), "several": (3, 5), "a couple of": (2, 2),
+            "couple of": (2, 2)}  # fmt: skip
+#: A slow breath, seconds: "(three breaths)" is a silence of three of them.
+BREATH = 5.0
 _UNITS = {"s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1, "m": 60, "min": 60,
-          "mins": 60, "minute": 60, "minutes": 60, "h": 3600, "hr": 3600, "hour": 3600,
-          "hours": 3600}  # fmt: skip
-_NUMBER = (r"(?:\d+(?:\.\d+)?|(?:twenty|thirty|forty|fifty)[- ](?:one|two|three|four|five|six|"
-           r"seven|eight|nine)|" + "|".join(sorted(_NUMBERS, key=len, reverse=True)) + ")")  # fmt: skip
+          "mins": 60, "minute": 60, "minutes": 60, "h": 3600, "hr": 3600, "hrs": 3600,
+          "hour": 3600, "hours": 3600, "breath": BREATH, "breaths": BREATH}  # fmt: skip
+_TENS = "twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety"
+_NUMBER = (rf"(?:\d+(?:\.\d+)?|(?:{_TENS})[- ](?:one|two|three|four|five|six|seven|eight|nine)|"
+           + "|".join(sorted([*_ROUGHLY, *_NUMBERS], key=len, reverse=True)) + ")")  # fmt: skip
 _UNIT = "(?:" + "|".join(sorted(_UNITS, key=len, reverse=True)) + ")"
 _LENGTH = re.compile(
     rf"(?:(?P<half>half an? )|(?P<n>{_NUMBER})(?:\s*(?:-|–|to|or)\s*(?P<m>{_NUMBER}))?\s*)"
-    rf"(?P<unit>{_UNIT})\b(?P<and_half> and a half)?"
+    rf"(?:(?:deep|slow|full|long|calm|easy)\s+)?(?P<unit>{_UNIT})\b(?P<and_half> and a half)?"
 )
-_PAUSE_WORDS = r"(?:pause|silence|silent|break|rest|stillness|quiet|gap|wait)"
+#: Between two lengths: one length of both ("2 minutes 30 seconds"), or a range of them.
+_PLUS = re.compile(r"\s*(?:,|and)?\s*")
+_TO = re.compile(r"\s*(?:-|–|to|or)\s*")
+_PAUSE_WORDS = (r"(?:pauses|pausing|pause|silences|silence|silent|break|rest|stillness|quiet|"
+                r"gap|wait)")  # fmt: skip
 _SIZE = r"(?:(?P<size>long|longer|extended|short|shorter|brief|small)\s+)?"
 #: What may follow a pause word and still be a pause note: a length, or words of time.
 _AFTER = re.compile(
-    r"(?:(?:here|now|again|briefly|for|of|in|time|a|while|and|long|short|brief)\b|"
-    + _PAUSE_WORDS + r"s?\b|[\s,.:;!\-–—]|" + _LENGTH.pattern + ")*"
-)
+    r"(?:(?:here|now|again|briefly|for|of|in|time|a|while|and|to|or|long|short|brief|take|"
+    r"deep|slow|full|calm|easy)\b|" + _PAUSE_WORDS + r"s?\b|[\s,.:;!\-–—]|" + _LENGTH.pattern
+    + ")*"
+)  # fmt: skip
 _PAUSE_FIRST = re.compile(rf"{_SIZE}(?P<word>{_PAUSE_WORDS})\b(?P<rest>.*)")
 _MOMENT = re.compile(r"(?:for\s+)?(?:a\s+)?(?P<what>moment|while|few moments|little while)")
+#: A note with nothing but these words and a bell's name is a bell.
+_BELLS = {"bell": None, "bells": None, "gong": "gong", "gongs": "gong", "chime": "chime",
+          "chimes": "chime", "bowl": "bowl", "bowls": "bowl"}  # fmt: skip
+_BELL_WORDS = {"ring", "rings", "ringing", "rung", "strike", "strikes", "struck", "striking",
+               "sound", "sounds", "sounding", "play", "plays", "the", "a", "of", "singing",
+               "here", "now", "once", "twice", "times", "x", "softly", "gently", "again",
+               "chimes"}  # fmt: skip
+_TIMES = {"once": 1, "twice": 2, "thrice": 3}
+#: The most strikes a bell note gives.
+MAX_STRIKES = 9
 #: The longest pause note: a longer parenthesis is text, a longer bracket a note not read.
 MAX_NOTE = 80
 _NOTE_INLINE = re.compile(r"\(([^()\n]+)\)|\[([^\[\]\n]*)\]")
 _WHOLE = re.compile(r"\s*(?:\(([^()]*)\)|\[([^\[\]]*)\]|[—–]+\s*(.*?)\s*[—–]+|-{2,}\s*(.*?)\s*-{2,})\s*")
+#: A line that is only "Pause", "*long pause*" or "- pause for 30 seconds -": a note.
+_BARE = re.compile(r"[\s*_~\-–—]*(?P<note>(?:(?:long|longer|short|brief|extended)\s+)?"
+                   r"paus(?:e|es|ing)\b[^*_~\-–—]*?)[\s*_~\-–—.!]*", re.IGNORECASE)
 _ELLIPSIS_LINE = re.compile(r"\s*(?:\.\s*){3,}\s*|\s*…+\s*")
 _RULE = re.compile(r"\s*(?:[-_*=~]\s*){3,}")
 _ELLIPSIS = re.compile(r"\.{3,}|…")
@@ -462,6 +549,10 @@ def _notes(line: str, number: int, out: Converted, *, heading: bool = False) -> 
     if not heading:
         if _RULE.fullmatch(line):
             return ""  # a rule between parts: a paragraph's pause
+        bare = _BARE.fullmatch(line) if len(line) <= MAX_NOTE else None
+        if bare and (made := pause_for(bare.group("note"))):
+            out.notes.append(Note(number, line.strip(), made))
+            return made
         if len(line) <= MAX_NOTE and _ELLIPSIS_LINE.fullmatch(line):
             out.notes.append(Note(number, line.strip(), "[pause]"))
             return "[pause]"
@@ -472,7 +563,7 @@ def _notes(line: str, number: int, out: Converted, *, heading: bool = False) -> 
             note = next(g for g in (paren, bracket, dash, dashes) if g is not None)
             if bracket is not None and _is_marker(bracket):
                 return line
-            made = pause_for(note)
+            made = note_for(note)
             if made is None and (dash is not None or dashes is not None):
                 return line  # words between dashes that are not a pause: spoken
             out.notes.append(Note(number, line.strip(), made))
@@ -484,9 +575,11 @@ def _notes(line: str, number: int, out: Converted, *, heading: bool = False) -> 
             return " "  # a note in a heading is not part of its title
         if bracket is not None and _is_marker(bracket):
             return m.group(0)
-        made = pause_for(paren if paren is not None else bracket)
+        made = note_for(paren if paren is not None else bracket)
         if made is None and paren is not None:
             return m.group(0)  # a parenthesis within a sentence: spoken
+        if paren is not None and _within(m) and not _PAUSE_WORD.search(paren) and "bell" not in (made or ""):
+            return m.group(0)  # "a retreat (3 hours) begins": a length alone, amid words, is said
         out.notes.append(Note(number, m.group(0), made))
         return f" {made} " if made else " "
 
@@ -501,6 +594,15 @@ def _notes(line: str, number: int, out: Converted, *, heading: bool = False) -> 
     return line
 
 
+_PAUSE_WORD = re.compile(rf"\b{_PAUSE_WORDS}\b|\bbreaths?\b|\bmoments?\b|\bwhile\b", re.IGNORECASE)
+
+
+def _within(m: re.Match) -> bool:
+    """Return whether a match stands amid words: some before it and some after on its line."""
+    before, after = m.string[: m.start()], m.string[m.end() :]
+    return any(c.isalnum() for c in before) and any(c.isalnum() for c in after)
+
+
 def _is_marker(inner: str) -> bool:
     """Return whether `[inner]` is one of calmcast's own markers (then it is read as such)."""
     from .markers import MARKERS
@@ -508,23 +610,49 @@ def _is_marker(inner: str) -> bool:
     word = re.match(r"\s*([^\s:=]*)", inner).group(1).lower()  # type: ignore[union-attr]
     if word not in MARKERS:
         return False
+    rest = inner.strip()[len(word) :].lstrip(" :=")
+    if word == "bell":
+        # [bell], [bell gong], [bell none], [bell mine.ogg]; "[bell rings]" is a note.
+        from .sounds import SOUND_SUFFIXES, bells
+
+        name = rest.strip().lower()
+        return not name or name in bells() or name == "none" or name.endswith(SOUND_SUFFIXES)
     if word != "pause":
         return True
-    rest = inner.strip()[len(word) :].lstrip(" :=")
     # calmcast's own syntax (a range, a weight, a bare length) is read, and checked, as such.
     return not rest or ".." in rest or "weight=" in rest or bool(
         re.fullmatch(r"[\d.]+[hms]?(?:[\d.]+[ms]?)*", rest.strip(), re.IGNORECASE))
+
+
+def note_for(note: str) -> str | None:
+    """Return the markers a note in a script stands for (a pause, a bell), or None."""
+    return bell_for(note) or pause_for(note)
+
+
+def _normal(note: str) -> str:
+    """Return a note in one spelling: lower case, one space, lengths written one way."""
+    text = " ".join(note.lower().replace("’", "'").split()).strip(" .,:;!")
+    text = re.sub(r"^(?:the|please|take|allow|leave)\s+", "", text)
+    # "a pause", "a long silence": the article says nothing; "a minute" it does.
+    text = re.sub(rf"^an?\s+(?={_SIZE}{_PAUSE_WORDS}\b)", "", text)
+    text = re.sub(rf"(\d|\b(?:{'|'.join(_NUMBERS)}))-(?={_UNIT}\b)", r"\1 ", text)  # 30-second
+    text = re.sub(r"\b(minutes|seconds|hours|mins|secs|hrs)'", r"\1", text)  # minutes' silence
+    text = re.sub(r"\b(\d{1,2}):([0-5]\d)\b", r"\1 minutes \2 seconds", text)  # 1:30
+    text = re.sub(r"\b(\d+(?:\.\d+)?)([hms])(?=\d)", r"\1 \2 ", text)  # 2m30s
+    return re.sub(
+        rf"\b({_NUMBER}) and a half ({_UNIT})\b",
+        lambda m: f"{_number(m.group(1))[0] + 0.5:g} {m.group(2)}" if m.group(1) in _NUMBERS
+        or m.group(1)[0].isdigit() else m.group(0), text,
+    )  # fmt: skip
 
 
 def pause_for(note: str) -> str | None:
     """Return the marker a pause note stands for, or None if it is not a pause note."""
     if len(note) > MAX_NOTE:
         return None
-    text = " ".join(note.lower().replace("’", "'").split()).strip(" .,:;!")
-    text = re.sub(r"^(?:a|an|the|please)\s+", "", text)
+    text = _normal(note)
     if not text:
         return None
-    lengths = list(_LENGTH.finditer(text))
     first = _LENGTH.match(text)
     pause = _PAUSE_FIRST.fullmatch(text)
     moment = _MOMENT.fullmatch(text)
@@ -534,8 +662,11 @@ def pause_for(note: str) -> str | None:
         first = None
     if not (pause or first or moment):
         return None
-    if lengths:
-        lo, hi = _seconds(lengths[0])
+    length = _length(text)
+    if length is not None:
+        lo, hi = length
+        if not hi <= MAX_PAUSE or not lo > 0:
+            return None  # beyond what a pause may last, or none at all: not read as one
         return f"[pause {format_duration(lo)}]" if lo == hi else f"[pause {format_duration(lo)}..{format_duration(hi)}]"
     size = pause.group("size") if pause else None
     if moment:
@@ -545,24 +676,78 @@ def pause_for(note: str) -> str | None:
         return f"[pause {format_duration(LONG[0])}..{format_duration(LONG[1])}]"
     if size in ("short", "shorter", "brief", "small"):
         return f"[pause {SHORT:g}s]"
-    if pause and pause.group("word") == "pause" and not pause.group("rest").strip(" .,:;!-"):
+    if pause and pause.group("word").startswith("paus") and not pause.group("rest").strip(" .,:;!-"):
         return "[pause]"
     return f"[pause {format_duration(OPEN[0])}..{format_duration(OPEN[1])}]"
 
 
-def _number(word: str) -> float:
+def _length(text: str) -> tuple[float, float] | None:
+    """Return the shortest and longest seconds the first length in a note gives, if any.
+
+    Lengths side by side add up ("2 minutes 30 seconds"); two joined by "to" are a range
+    ("30 seconds to a minute").
+    """
+    found = list(_LENGTH.finditer(text))
+    if not found:
+        return None
+    lo, hi = _seconds(found[0])
+    last = found[0]
+    for m in found[1:]:
+        between = text[last.end() : m.start()]
+        if _PLUS.fullmatch(between) and lo == hi and _UNITS[m.group("unit")] < _UNITS[last.group("unit")]:
+            more = _seconds(m)
+            lo, hi = lo + more[0], hi + more[1]
+        elif _TO.fullmatch(between) and lo == hi:
+            hi = max(_seconds(m)[1], lo)
+        else:
+            break
+        last = m
+    return lo, hi
+
+
+def bell_for(note: str) -> str | None:
+    """Return the bell a note stands for ("(bell)", "(ring the bell)", "[gong x3]"), or None."""
+    if len(note) > MAX_NOTE:
+        return None
+    words = re.findall(r"[a-z0-9]+", _normal(note))
+    kinds = [w for w in words if w in _BELLS]
+    if len(kinds) != 1:
+        return None
+    count, rest = 1, [w for w in words if w not in _BELLS]
+    for w in rest:
+        if w in _TIMES:
+            count = _TIMES[w]
+        elif w in _NUMBERS and w not in ("a", "an"):
+            count = int(_NUMBERS[w])
+        elif re.fullmatch(r"x?\d", w):
+            count = int(w.lstrip("x"))
+        elif w not in _BELL_WORDS:
+            return None
+    if not 1 <= count <= MAX_STRIKES:
+        return None
+    name = _BELLS[kinds[0]]
+    one = f"[bell {name}]" if name else "[bell]"
+    return f" [pause {STRIKE_SPACING:g}s] ".join([one] * count)
+
+
+def _number(word: str) -> tuple[float, float]:
+    """Return the count a number in a note says, as a range (one number for most)."""
     if re.fullmatch(r"\d+(?:\.\d+)?", word):
-        return float(word)
+        return float(word), float(word)
+    if word in _ROUGHLY:
+        return tuple(map(float, _ROUGHLY[word]))  # type: ignore[return-value]
     tens, _, ones = word.replace(" ", "-").partition("-")
-    return float(_NUMBERS[tens] + (_NUMBERS[ones] if ones else 0))
+    n = float(_NUMBERS[tens] + (_NUMBERS[ones] if ones else 0))
+    return n, n
 
 
 def _seconds(m: re.Match) -> tuple[float, float]:
     unit = _UNITS[m.group("unit")]
     if m.group("half"):
         return unit / 2, unit / 2
-    lo = _number(m.group("n"))
-    hi = _number(m.group("m")) if m.group("m") else lo
+    lo, hi = _number(m.group("n"))
+    if m.group("m"):
+        hi = _number(m.group("m"))[1]
     extra = 0.5 if m.group("and_half") else 0.0
     return (lo + extra) * unit, (hi + extra) * unit
 

@@ -127,7 +127,10 @@ def find_practice(ref: str, language: str | None = None) -> Path:
         langs = ", ".join(_language_of_name(n) for n in elsewhere)
         raise ScriptError.at(ref, None, None, f"no built-in practice {stem!r} in {wanted} "
                              f"(it is written in {langs})")  # fmt: skip
-    if path.suffix or "/" in ref or path.exists():
+    if path.exists():
+        what = "a folder" if path.is_dir() else "a FIFO or a device"
+        raise ScriptError.at(ref, None, None, f"{what}, not a practice file")
+    if path.suffix or "/" in ref:
         raise ScriptError.at(ref, None, None, "no such practice file")
     names = builtin_practices(language if builtin_dir(language) else None)
     close = difflib.get_close_matches(ref, names, n=3)
@@ -186,7 +189,7 @@ def practice_from_source(
     shown = name if _is_builtin(path) else path
     meta, fm_lines = _front_matter(source, shown)
     if kind != "j2":
-        lines = source.splitlines(keepends=True)
+        lines = re.split(r"(?<=\n)", source)
         converted = convert_script("".join(lines[fm_lines:]), kind, shown, fm_lines + 1)
         source = "".join(lines[:fm_lines]) + converted.body
         if converted.title and "title" not in meta:
@@ -197,7 +200,7 @@ def practice_from_source(
 
 
 def _front_matter(source: str, shown: str) -> tuple[dict, int]:
-    lines = source.splitlines(keepends=True)
+    lines = re.split(r"(?<=\n)", source)  # by new lines alone, as the template counts
     if not lines or lines[0].strip() != "+++":
         return {}, 0
     for i in range(1, len(lines)):

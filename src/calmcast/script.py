@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .durations import format_duration
+from .errors import ScriptError
+from .limits import MAX_SESSION
 from .markers import parse_roles
-from .model import Practice, Script
+from .model import Pause, Practice, Script, Segment
 from .practice import RESERVED, shown_name
 from .template import coerce_values, render_text
 
@@ -30,6 +33,23 @@ def render_script(
     read: list[str] = []
     text = render_text(practice, context, read)
     segments, roles = parse_roles(text, practice, shown)
+    _check_silences(segments, shown)
     plain = {k: v for k, v in context.items() if k not in RESERVED}
     sources = tuple(dict.fromkeys([str(Path(practice.path).resolve()), *read]))
     return Script(practice, tuple(segments), plain, text, sources, roles)
+
+
+def _check_silences(segments: list[Segment], shown: str) -> None:
+    """Raise ScriptError, before anything is spoken, if the silences alone outlast a session."""
+    total = 0.0
+    for seg in segments:
+        if isinstance(seg, Pause):
+            total += seg.minimum
+            if total > MAX_SESSION:
+                place = seg.place
+                raise ScriptError.at(
+                    place.file if place else shown, place.line if place else None,
+                    place.column if place else None,
+                    f"the silences up to here already last {format_duration(total)}, more "
+                    f"than a session may ({format_duration(MAX_SESSION)})",
+                )  # fmt: skip
