@@ -26,7 +26,7 @@ from typing import IO
 import numpy as np
 
 from .errors import AudioError, CalmcastError, OutputError
-from .output import Destination, describe
+from .output import Destination, describe, held_signals
 
 log = logging.getLogger(__name__)
 
@@ -252,9 +252,13 @@ class Encoder:
         self._stopping = False
 
     def __enter__(self) -> Encoder:
-        self.dest.create()
         try:
-            self._start()
+            # An interrupt waits until the part file and ffmpeg both exist and are known, so
+            # that closing removes the one and stops the other (ffmpeg half started would
+            # write the file again after it was removed).
+            with held_signals():
+                self.dest.create()
+                self._start()
         except BaseException:
             self._close()
             raise

@@ -13,6 +13,7 @@ import contextlib
 import errno
 import os
 import re
+import secrets
 import shutil
 import signal
 import stat
@@ -81,21 +82,29 @@ class Destination:
                 )
 
     def create(self) -> Path:
-        """Make the temporary file (private, empty) and return its path."""
+        """Make the temporary file (private, empty) and return its path.
+
+        Its name is known before it exists: an interrupt can come as the file is made (the
+        mask on signals holds only this thread, and another may take the signal for the
+        process), and `discard` must then know what to remove.
+        """
         self.sweep()
         name = f".{self.real.stem}.calmcast-{os.getpid()}-"
-        with held_signals():  # an interrupt cannot fall between making it and knowing it
-            try:
-                fd, tmp = tempfile.mkstemp(
-                    prefix=name, suffix=f".part{self.suffix}", dir=self.folder
-                )
-            except OSError as e:
-                raise OutputError(
-                    f"{self.path}: cannot write in {self.folder}: {describe(e)}"
-                ) from e
-            os.close(fd)
-            self.tmp = Path(tmp)
-        return self.tmp
+        with held_signals():
+            for _ in range(100):
+                self.tmp = self.folder / f"{name}{secrets.token_hex(4)}.part{self.suffix}"
+                try:
+                    os.close(os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                    return self.tmp
+                except FileExistsError:
+                    continue
+                except OSError as e:
+                    self.tmp = None
+                    raise OutputError(
+                        f"{self.path}: cannot write in {self.folder}: {describe(e)}"
+                    ) from e
+        self.tmp = None
+        raise OutputError(f"{self.path}: cannot find a free temporary name in {self.folder}")
 
     def sweep(self) -> None:
         """Remove this destination's part files left by runs that were killed."""
@@ -144,16 +153,33 @@ def describe(e: OSError) -> str:
 
 @contextlib.contextmanager
 def held_signals() -> Iterator[None]:
-    """Hold SIGINT, SIGTERM and SIGHUP (where the platform can) until the block is done."""
-    if not hasattr(signal, "pthread_sigmask"):
+    """Hold SIGINT, SIGTERM and SIGHUP until the block is done, then act on any that came.
+
+    Python runs its signal handlers in the main thread, between two steps of its code: while
+    the block runs, a handler that only notes the signal stands in (masking the signal
+    would hold it for this thread alone, and another thread may take it for the process).
+    Outside the main thread the block runs as it is.
+    """
+    import threading
+
+    names = ("SIGINT", "SIGTERM", "SIGHUP")
+    kinds = [getattr(signal, n) for n in names if hasattr(signal, n)]
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    came: list[int] = []
+    before = {k: signal.signal(k, lambda signum, _frame: came.append(signum)) for k in kinds}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+        for k, handler in before.items():
+            signal.signal(k, handler)
+        for signum in dict.fromkeys(came):
+            handler = before[signum]
+            if callable(handler):
+                handler(signum, None)  # Ctrl-C: KeyboardInterrupt, here
+            elif handler == signal.SIG_DFL:
+                os.kill(os.getpid(), signum)
 
 
 def _resolve(path: Path) -> Path:
