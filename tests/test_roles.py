@@ -320,3 +320,97 @@ def test_ssml_voices_are_roles_and_one_voice_alone_is_the_sessions(tmp_path, cap
                 "<p>Willkommen.</p></voice></speak>\n")  # fmt: skip
     p = load_practice(str(one))
     assert p.language == "de-de" and said(render_script(p, None)) == [("guide", "Willkommen.")]
+
+
+@pytest.mark.parametrize("speaker", ["x --", "Ana\u2028x", "a<b", "Tab\tName", "x" * 61, "--"])
+def test_a_speakers_name_is_plain_words(speaker):
+    with pytest.raises(ScriptError, match="speaker: expected a name of words"):
+        practice(f'+++\n[voices]\nguide = {{ speaker = {json.dumps(speaker)} }}\n+++\nHi.\n')
+
+
+@pytest.mark.parametrize("speaker", ["Dr. Ana María", "O'Neil", "Jean-Luc", "Ms. Lee", "李"])
+def test_names_as_people_have_them_are_speakers(speaker):
+    p = practice(f'+++\n[voices]\nguide = {{ speaker = "{speaker}" }}\n+++\nHi.\n')
+    assert p.roles[0].shown == speaker
+
+
+def test_a_role_named_twice_is_an_error_in_any_case():
+    with pytest.raises(ScriptError, match="guide: named twice"):
+        practice('+++\n[voices]\nGuide = "fake:steady"\nguide = "fake:slow"\n+++\nHi.\n')
+    with pytest.raises(ValueError, match="a: given two voices"):
+        check_voices(["a=fake:slow", "A=fake:steady"])
+    done = run_cli("plan", "x.j2", "--voice-for", "a=fake:slow", "--voice-for", "A=espeak:en")
+    assert done.returncode == 2 and "a is given twice" in done.stderr
+
+
+def test_at_most_eight_voices_speak(tmp_path, cache):
+    from calmcast.pipeline import plan
+
+    text = "".join(f"[voice r{i}] Line {i}.\n" for i in range(MAX_ROLES + 1))
+    path = write(tmp_path / "many.j2", text)
+    voices = {f"r{i}": "fake:steady" for i in range(MAX_ROLES)}
+    with pytest.raises(ScriptError) as e:
+        plan(Request(str(path), voices=voices), cache)
+    assert str(e.value).startswith(f"{path}:{MAX_ROLES + 1}:1: [voice r{MAX_ROLES}]: a practice "
+                                   f"speaks in at most {MAX_ROLES} voices")  # fmt: skip
+    with pytest.raises(ConfigError, match=f"at most {MAX_ROLES}"):
+        plan(Request(str(path), voices={**voices, "r8": "fake:slow", "r9": "fake:slow"}), cache)
+
+
+def test_a_roles_voice_that_cannot_speak_names_the_role(tmp_path, cache):
+    from calmcast.pipeline import plan
+
+    text = TWO.replace('"fake:slow"', '"fake:slow@de"')
+    with pytest.raises(CalmcastError) as e:
+        plan(Request(str(write(tmp_path / "two.j2", text))), cache)
+    assert str(e.value).startswith(f"{tmp_path / 'two.j2'}:10:1: the voice of bell-keeper: voice "
+                                   "fake:slow@de speaks de, but the practice is in en")  # fmt: skip
+
+
+def test_a_role_switched_to_but_never_heard_is_no_speaker(tmp_path, cache):
+    from calmcast.pipeline import plan
+
+    p = plan(Request(str(write(tmp_path / "x.j2", "Hello.\n[voice b]\n")), voice="fake:steady"),
+             cache)  # fmt: skip
+    assert list(p.voices) == ["guide"] and p.speakers == {}
+    script = render_script(practice("[voice b] [bell]\n"), None)
+    assert script.roles == {}
+
+
+def test_convert_gives_the_roles_a_script_switches_to_a_voice(tmp_path):
+    path = write(tmp_path / "v.txt", "Title\n\nHello.\n\n[voice second]\nI am second. "
+                 "(pause for 30 seconds)\n")  # fmt: skip
+    done = run_cli("convert", str(path), "-o", str(tmp_path / "v.j2"), "--voice", "espeak:en-gb")
+    assert done.returncode == 0, done.stderr
+    made = (tmp_path / "v.j2").read_text()
+    assert '[voices]\nguide = {}\nsecond = "espeak:en-gb"\n+++' in made
+    done = run_cli("plan", str(tmp_path / "v.j2"), "--voice", "espeak:en-gb", "--json")
+    assert [r["role"] for r in json.loads(done.stdout) if r["kind"] == "speech"] == [
+        "guide", "second"]  # fmt: skip
+
+
+def test_a_tracks_voices_add_to_the_courses_and_their_order_is_no_change(tmp_path):
+    from calmcast.course import fingerprint, load_course
+
+    write(tmp_path / "two.j2", TWO.replace("[voice]", "[voice third]"))
+    manifest = write(tmp_path / "course.toml", """\
+title = "Two"
+[defaults]
+voices = { bell-keeper = "fake:steady", third = "fake:slow" }
+[[track]]
+practice = "two.j2"
+voices = { third = "fake:steady" }
+""")  # fmt: skip
+    course = load_course(manifest)
+    [track] = course.tracks
+    assert track.request.voices == {"bell-keeper": "fake:steady", "third": "fake:steady"}
+    before = fingerprint(course, track)
+    text = manifest.read_text().replace('{ bell-keeper = "fake:steady", third = "fake:slow" }',
+                                        '{ third = "fake:slow", bell-keeper = "fake:steady" }')
+    course = load_course(write(manifest, text))
+    assert fingerprint(course, course.tracks[0]) == before
+    # A bad table is one problem, not also the roles it leaves without a voice.
+    write(manifest, text.replace('voices = { third = "fake:steady" }', "voices = 5"))
+    with pytest.raises(ConfigError) as e:
+        load_course(manifest)
+    assert e.value.problems == ("track 1: voices: expected a table of ROLE = \"VOICE\", got '5'",)

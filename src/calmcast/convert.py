@@ -16,11 +16,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import CalmcastError
 from .formats import Converted, convert_script, kind_of, stretch
 from .limits import MAX_SESSION
 from .model import Pause
 from .practice import _front_matter, load_practice
 from .script import render_script
+from .session import Request
 
 #: The longest sensible length of a practice that can grow without end: this many times
 #: its length as written.
@@ -44,6 +46,8 @@ def make_template(script: str | Path, kind: str | None = None, voice: str | None
     """Return the template made from `script`, its lengths measured with `voice`."""
     import calmcast
 
+    from .pipeline import voice_name
+
     practice = load_practice(str(script), None, kind or "j2")  # checks it can be read
     source = practice.source
     kind = kind or kind_of(script, source)
@@ -58,8 +62,19 @@ def make_template(script: str | Path, kind: str | None = None, voice: str | None
         stated.write_text(_with_front(lines[:fm_lines], meta, {}) + converted.body, "utf-8")
         grown = Path(tmp) / "grown.j2"
         grown.write_text(_with_front(lines[:fm_lines], meta, {}) + body, "utf-8")
-        as_written = calmcast.plan(stated, voice=voice, ambience=None)
-        shortest = calmcast.plan(grown, voice=voice, ambience=None)
+        # Every role the script speaks in is measured with the one voice.
+        roles = render_script(load_practice(str(stated))).roles
+        measure = voice or voice_name(Request(str(stated)), practice)
+        voices = dict.fromkeys(roles, measure)
+        try:
+            as_written = calmcast.plan(stated, voices=voices, ambience=None)
+            shortest = calmcast.plan(grown, voices=voices, ambience=None)
+        except CalmcastError as e:  # the copies have the script's lines: name the script
+            named = lambda text: text.replace(str(stated), shown).replace(str(grown), shown)  # noqa: E731
+            raise type(e)(
+                named(e.message), file=named(e.file) if e.file else e.file, line=e.line,
+                column=e.column, reason=named(e.reason), problems=[named(p) for p in e.problems],
+            ) from None  # fmt: skip
         segments = render_script(load_practice(str(grown))).segments
     rate = shortest.timeline.sample_rate
     lo = shortest.timeline.length / rate / 60
@@ -75,6 +90,16 @@ def make_template(script: str | Path, kind: str | None = None, voice: str | None
         front["min_minutes"] = shortest_half
         front["max_minutes"] = longest
     template = _with_front(lines[:fm_lines], meta, front) + body
+    others = [r for r in roles if r != practice.default_role and not practice.role(r)]
+    if others and "voices" not in meta:
+        # The roles it switches to, with the voice they were measured with: a practice that
+        # renders as it is (`--voice-for ROLE=VOICE` chooses another).
+        table = f"[voices]\n{practice.default_role} = {{}}\n" + "".join(
+            f"{r} = {_toml(measure)}\n" for r in others)  # fmt: skip
+        if not template.startswith("+++\n"):
+            template = "+++\n+++\n" + template
+        close = template.index("+++\n", 4)
+        template = template[:close] + table + template[close:]
     return Made(template, _report(converted), minutes, lo, hi, front.get("min_minutes"),
                 front.get("max_minutes"))
 

@@ -149,12 +149,13 @@ def load_course(path: str | Path, trusted: bool = False) -> Course:
         problems.append(f"track: {len(raw_tracks)} tracks; a course may have at most {MAX_TRACKS}")
         raw_tracks = raw_tracks[:MAX_TRACKS]
     tracks: list[Track] = []
+    broken: set[int] = set()
     context = {"title": title.strip(), "guide": about["guide"], "cover": about["cover"]}
     for i, raw in enumerate(raw_tracks, start=1):
         if not isinstance(raw, dict):
             problems.append(f"track {i}: expected a table")
             continue
-        tracks += _tracks(i, raw, base, context, path, problems, trusted, spoken)
+        tracks += _tracks(i, raw, base, context, path, problems, trusted, spoken, broken)
     if len(tracks) > MAX_FILES:
         over = True
         problems.append(f"track: {len(tracks)} files in all; a course makes at most {MAX_FILES}")
@@ -174,7 +175,7 @@ def load_course(path: str | Path, trusted: bool = False) -> Course:
     course = Course(path, title.strip(), tracks=tuple(tracks), **about)
     if problems:
         if not over:  # the tracks that did load are checked too: every problem at once
-            problems += problems_of(course)
+            problems += problems_of(course, skip=broken)
         shown = problems[:MAX_PROBLEMS]
         more = f" (and {len(problems) - len(shown)} more)" if len(problems) > len(shown) else ""
         raise ConfigError("; ".join(f"{path}: {p}" for p in shown) + more, file=str(path),
@@ -227,7 +228,8 @@ def _common_language(tracks: list[Track]) -> str:
     return found.pop() if len(found) == 1 else "en"
 
 
-def _tracks(i, raw, base, course, manifest, problems, trusted, spoken=None) -> list[Track]:
+def _tracks(i, raw, base, course, manifest, problems, trusted, spoken=None,
+            broken: set[int] | None = None) -> list[Track]:
     """Return the files one [[track]] table makes: one, or one per length it lists."""
     where = f"track {i}: "
     for key in raw:
@@ -245,8 +247,14 @@ def _tracks(i, raw, base, course, manifest, problems, trusted, spoken=None) -> l
         if found is None:
             return []
         ref = str(found)
+    before = len(problems)
     own = _settings(raw, manifest, where, problems, trusted)
+    if len(problems) > before and broken is not None:
+        broken.add(i)  # checked no further: its settings are not what it asked for
     chosen = {**base, **own}  # a track's own length beats the course's, whichever key
+    for name in ("pronounce", "voices"):  # tables add to the course's, as `set` does
+        if isinstance(base.get(name), dict) and isinstance(own.get(name), dict):
+            chosen[name] = {**base[name], **own[name]}
     if "language" not in own and (ref != practice or "/" in practice):
         chosen.pop("language", None)  # a file or a de/NAME is in its own language
     elif "language" not in chosen and spoken:
@@ -330,7 +338,9 @@ def check(course: Course) -> dict[str, Checked]:
     return found
 
 
-def problems_of(course: Course, found: dict | None = None) -> list[str]:
+def problems_of(
+    course: Course, found: dict | None = None, skip: set[int] | frozenset[int] = frozenset()
+) -> list[str]:
     """Return every problem a build would meet in the course's tracks and covers."""
     from .mix import check as check_levels
     from .pipeline import check_request, open_voices, voice_texts
@@ -345,6 +355,8 @@ def problems_of(course: Course, found: dict | None = None) -> list[str]:
             problems.append(f"cover: {e.format_message()}")
     voices: dict = {}
     for t in course.tracks:
+        if t.number in skip:
+            continue
         r = t.request
         try:
             check_request(r)
@@ -392,6 +404,9 @@ def fingerprint(course: Course, track: Track, read: tuple[str, ...] | None = Non
     ambience, bell, end_bell = files["ambience"], files["bell"], files["end_bell"]
     portable = replace(
         r, practice=_portable(practice, root),
+        values=dict(sorted(r.values.items())),
+        voices=dict(sorted(r.voices.items())) if r.voices else r.voices,
+        pronounce=dict(sorted(r.pronounce.items())) if r.pronounce else r.pronounce,
         ambience=_portable(ambience, root) if ambience else r.ambience,
         bell=_portable(bell, root) if bell else r.bell,
         end_bell=_portable(end_bell, root) if end_bell else r.end_bell,

@@ -210,7 +210,7 @@ class _Parser:
         self._text_lines = _line_starts(text)
         self._body_lines = _line_starts(self.body)
         self._found: dict[str, int | None] = {}
-        self.roles: dict[str, Place | None] = {}  # each role met, at its first [voice]
+        self.roles: dict[str, Place | None] = {}  # each role that speaks, at its first [voice]
 
     def place(self, offset: int, snippet: str | None = None) -> Place:
         """Return where `offset` in the rendered text came from, in the source if findable."""
@@ -238,6 +238,7 @@ class _Parser:
     def parse(self) -> list[Segment]:
         out: list[Segment] = []
         role = self.practice.default_role
+        switched: dict[str, Place] = {}  # where each role was first switched to
         explicit_since_speech = False  # a written pause stands in for the automatic one
         last_was_speech = False
         paragraph_break = False
@@ -250,7 +251,7 @@ class _Parser:
                         continue
                     if isinstance(seg, Switch):
                         role = seg.role or self.practice.default_role
-                        self.roles.setdefault(role, seg.place)
+                        switched.setdefault(role, seg.place)
                         continue
                     explicit_since_speech |= isinstance(seg, Pause)
                     out.append(seg)
@@ -262,7 +263,7 @@ class _Parser:
                         if last_was_speech and not explicit_since_speech:
                             out.insert(_gap_index(out), self._gap(i > 0, paragraph_break))
                         out.append(Speech(piece, self.place(soff, piece[:40]), role))
-                        self.roles.setdefault(role, None)
+                        self.roles.setdefault(role, switched.get(role))
                         last_was_speech = True
                         explicit_since_speech = False
                         paragraph_break = False

@@ -132,11 +132,20 @@ def open_voices(
     """
     opened = {} if opened is None else opened
     out = {}
-    for role, name in voice_names(request, practice, script).items():
+    names = voice_names(request, practice, script)
+    for role, name in names.items():
         spec = (name, request.wpm, request.pitch)
-        if spec not in opened:
-            opened[spec] = open_voice(*spec)
-        check_language(opened[spec], practice.language)
+        try:
+            if spec not in opened:
+                opened[spec] = open_voice(*spec)
+            check_language(opened[spec], practice.language)
+        except VoiceError as e:
+            if len(names) < 2 and not practice.role(role):
+                raise
+            # Say whose voice it is: the practice's roles may each name one.
+            place = script.roles.get(role)
+            where = str(place) if place else shown_name(practice)
+            raise VoiceError(f"{where}: the voice of {role}: {e.format_message()}") from None
         out[role] = opened[spec]
     return out
 

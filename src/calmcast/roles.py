@@ -77,10 +77,30 @@ def check_voices(value: Any) -> dict[str, str]:
     out: dict[str, str] = {}
     for role, voice in pairs:
         name = check_role(role)
-        out[name] = _voice_name(name, voice)
+        chosen = _voice_name(name, voice)
+        if out.get(name, chosen) != chosen:
+            raise ValueError(f"{name}: given two voices, {out[name]} and {chosen}")
+        out[name] = chosen
     if len(out) > MAX_ROLES:
         raise ValueError(f"at most {MAX_ROLES} voices, got {len(out)}")
-    return out
+    return dict(sorted(out.items()))
+
+
+#: A speaker's name in captions: words, with the punctuation names have.
+_SPEAKER = re.compile(r"[^\W_]+(?:(?:\. |[ .'’-])[^\W_]+)*\.?", re.UNICODE)
+
+
+def _speaker(role: str, value: Any) -> str:
+    """Return a speaker's name, or raise ValueError: it goes into captions as it is."""
+    if (
+        isinstance(value, str)
+        and len(value.strip()) <= _SPEAKER_LENGTH
+        and (not value.strip() or _SPEAKER.fullmatch(value.strip()))
+    ):
+        return value.strip()
+    raise ValueError(f"{role}: speaker: expected a name of words (letters, digits, one space, "
+                     f"dot, apostrophe or hyphen between them), at most {_SPEAKER_LENGTH} "
+                     f"characters, got {str(value)[:40]!r}")  # fmt: skip
 
 
 def front_matter_roles(value: Any, problems: list[str]) -> tuple[Role, ...]:
@@ -88,7 +108,7 @@ def front_matter_roles(value: Any, problems: list[str]) -> tuple[Role, ...]:
     if not isinstance(value, Mapping):
         problems.append('voices: expected a table of ROLE = "VOICE"')
         return ()
-    roles = []
+    roles: list[Role] = []
     for key, spec in value.items():
         try:
             name = check_role(key)
@@ -99,17 +119,13 @@ def front_matter_roles(value: Any, problems: list[str]) -> tuple[Role, ...]:
                         f"{name}: unknown key {unknown[0]!r} (a role has voice and speaker)"
                     )
                 voice = _voice_name(name, spec["voice"]) if "voice" in spec else ""
-                speaker = spec.get("speaker", "")
-                if (
-                    not isinstance(speaker, str)
-                    or len(speaker) > _SPEAKER_LENGTH
-                    or any(ord(c) < 32 or c in "<>&" for c in speaker)
-                ):
-                    raise ValueError(f"{name}: speaker: expected a name of at most "
-                                     f"{_SPEAKER_LENGTH} characters, got {str(speaker)[:40]!r}")  # fmt: skip
-                roles.append(Role(name, voice, speaker.strip()))
+                speaker = _speaker(name, spec.get("speaker", ""))
+                role = Role(name, voice, speaker)
             else:
-                roles.append(Role(name, _voice_name(name, spec)))
+                role = Role(name, _voice_name(name, spec))
+            if any(r.name == name for r in roles):
+                raise ValueError(f"{name}: named twice (role names are the same in any case)")
+            roles.append(role)
         except ValueError as e:
             problems.append(f"voices: {e}")
     if len(roles) > MAX_ROLES:
@@ -135,9 +151,18 @@ def voice_names(
     voices = voices or {}
     first = practice.default_role
     given = voices.get(first)
+    if len(voices) > MAX_ROLES:
+        raise ConfigError(f"voices: at most {MAX_ROLES}, got {len(voices)}")
+    if len(used) > MAX_ROLES:
+        name = list(used)[MAX_ROLES]
+        place = used[name]
+        why = f"[voice {name}]: a practice speaks in at most {MAX_ROLES} voices"
+        if place is not None:
+            raise ScriptError.at(place.file, place.line, place.column, why)
+        raise ScriptError.at(shown, None, None, why)
     if voice and given and voice != given:
-        raise ConfigError(f"--voice {voice} and --voice-for {first}={given} both choose the voice "
-                          f"of {first}, the practice's first role: give one")  # fmt: skip
+        raise ConfigError(f"the voice {voice} (--voice) and {given} (--voice-for {first}=...) both "
+                          f"choose the voice of {first}, the practice's first role: give one")  # fmt: skip
     out = {}
     for name in used or {first: None}:
         role = practice.role(name)
@@ -157,6 +182,11 @@ def voice_names(
         out[name] = chosen
     unused = sorted(set(voices) - set(out) - {r.name for r in practice.roles} - {first})
     for name in unused:
-        log.warning("%s: no text is read by the role %s, so its voice %s is not used",
-                    shown, name, voices[name])  # fmt: skip
+        if (shown, name) not in _warned:  # once a practice, however many tracks use it
+            _warned.add((shown, name))
+            log.warning("%s: no text is read by the role %s, so its voice %s is not used",
+                        shown, name, voices[name])  # fmt: skip
     return out
+
+
+_warned: set[tuple[str, str]] = set()

@@ -310,7 +310,16 @@ def from_cli(given: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for name, value in given.items():
         if name in BY_NAME and BY_NAME[name].multiple:
-            value = {k: v for each in value for k, v in each.items()} if value else None
+            merged: dict = {}
+            for each in value or ():
+                for k, v in each.items():
+                    if merged.get(k, v) != v:
+                        import click
+
+                        raise click.UsageError(f"{BY_NAME[name].flag}: {k} is given twice, as "
+                                               f"{merged[k]} and as {v}")  # fmt: skip
+                    merged[k] = v
+            value = merged or None
         if name in BY_NAME and value is not None:
             out[name] = parse(name, value) if BY_NAME[name].choices else value
     if "minutes" in out and "duration" in out:

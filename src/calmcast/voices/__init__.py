@@ -132,7 +132,7 @@ def check_language(voice: Voice, language: str | None) -> None:
     if language and not same(voice.language, language):
         raise VoiceError(
             f"voice {voice.name} speaks {voice.language}, but the practice is in "
-            f"{normal(language)}: choose a {primary(language)} voice (`calmcast voices` lists them)"
+            f"{normal(language)}: choose a voice of {primary(language)} (`calmcast voices` lists them)"
         )
 
 
