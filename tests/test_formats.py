@@ -13,7 +13,7 @@ import sys
 import pytest
 
 import calmcast
-from calmcast.formats import LONG, OPEN, SHORT, note_for, pause_for
+from calmcast.formats import LONG, OPEN, SHORT, note_for
 from calmcast.model import Bell, Chapter, Pause, Speech
 from calmcast.practice import load_practice
 from calmcast.script import render_script

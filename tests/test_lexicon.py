@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ import pytest
 import calmcast
 from calmcast.lexicon import Lexicon, check
 from calmcast.model import Pause, Speech
-from conftest import write
+from conftest import FIXTURES, write
 
 VOICE = "espeak:en-gb"
 
@@ -109,3 +110,29 @@ def test_other_tools_markup_is_never_spoken_by_espeak(tmp_path):
     heard = ipa(" ".join(said))
     for word in ("break", "time", "alias", "strength", "less", "greater"):
         assert ipa(word).strip() not in heard, word
+
+
+_MARKUP = re.compile(r"\[[^\]\n]*\]|\([^)\n]*\)|<[^>]*>")
+
+
+@pytest.mark.parametrize("name", ["notes.txt", "course.md", "breaks.ssml", "steps.txt",
+                                  "underlined.txt"])  # fmt: skip
+def test_espeak_says_no_markup_of_a_script_as_people_write_it(name, tmp_path):
+    """What the voice is given, and the phonemes espeak makes of it, hold no mark and no
+    word that stands only inside brackets or tags in the script."""
+    path = FIXTURES / "scripts" / name
+    p = calmcast.plan(path, voice=VOICE, ambience=None, cache=tmp_path / "c")
+    given = " ".join(u.text for u in p.speech)
+    assert not set(given) & set("[]<>*#|_`"), given  # braces are text in these scripts
+    source = path.read_text(encoding="utf-8").lower()
+    said = set(re.findall(r"[a-z]+", given.lower()))
+    markup_only = set(re.findall(r"[a-z]{4,}", " ".join(_MARKUP.findall(source)))) - said
+    markup_only -= set(re.findall(r"[a-z]+", _MARKUP.sub(" ", source)))
+    heard = _words(ipa(given))
+    for word in sorted(markup_only | {"bracket", "asterisk", "underscore", "less than"}):
+        sought = _words(ipa(word))
+        assert not any(heard[i : i + len(sought)] == sought for i in range(len(heard))), word
+
+
+def _words(phonemes: str) -> list[str]:
+    return [w for w in re.split(r"[\s.,;:!?]+", phonemes) if w]
