@@ -304,6 +304,29 @@ def show(practice, values, **given):
 
 
 @cli.command()
+@click.argument("practice")
+@_values_option
+@settings.click_options("render", only=("language", "format"))
+@click.option("--json", "as_json", is_flag=True, help="Print the lines as a JSON list.")
+def lines(practice, values, as_json, **given):
+    """Print every line PRACTICE can speak, at any length and choice: a script to record.
+
+    --set holds a variable at one value (one posture, one ending) and lists only its lines.
+    """
+    from .lines import page, script_lines
+    from .practice import load_practice
+
+    chosen = settings.from_cli(given)
+    p = load_practice(practice, chosen.get("language"), chosen.get("format"))
+    found = script_lines(practice, values, chosen.get("language"), chosen.get("format"))
+    if as_json:
+        click.echo(json.dumps([line.as_dict(n) for n, line in enumerate(found, 1)], indent=1,
+                              ensure_ascii=False))  # fmt: skip
+        return
+    click.echo(page(p, found), nl=False)
+
+
+@cli.command()
 def ambiences():
     """List the built-in ambiences and bells with their lengths."""
     from . import sounds

@@ -21,10 +21,13 @@ def render_script(
     practice: Practice,
     minutes: float | None = None,
     values: dict[str, str] | None = None,
+    *,
+    memo: dict | None = None,
 ) -> Script:
     """Return the practice rendered for a length and the listener's values, parsed.
 
     The template sees `minutes` and `language` (the practice's own) besides its variables.
+    `memo` keeps what texts parsed to, for a caller rendering one practice many times.
     """
     shown = shown_name(practice)
     context = coerce_values(practice, values, shown)
@@ -32,8 +35,13 @@ def render_script(
     context["language"] = practice.language
     read: list[str] = []
     text = render_text(practice, context, read)
-    segments, roles = parse_roles(text, practice, shown)
-    _check_silences(segments, shown)
+    if memo is not None and text in memo:
+        segments, roles = memo[text]
+    else:
+        segments, roles = parse_roles(text, practice, shown)
+        _check_silences(segments, shown)
+        if memo is not None:
+            memo[text] = (segments, roles)
     plain = {k: v for k, v in context.items() if k not in RESERVED}
     sources = tuple(dict.fromkeys([str(Path(practice.path).resolve()), *read]))
     return Script(practice, tuple(segments), plain, text, sources, roles)
