@@ -209,6 +209,7 @@ BAD = {  # a value each setting refuses, written as TOML and as a command-line a
     "delay": ('"20m"', "20m"), "end_bell": ('"a\\tb"', "a\tb"),
     "pronounce": ('"Neff"', "Neff"), "language": ('"Deutsch!"', "Deutsch!"),
     "format": ('"docx"', "docx"), "voices": ('"second"', "second"),
+    "fallback_voice": ('"a\\tb"', "a\tb"),
 }  # fmt: skip
 
 

@@ -51,6 +51,7 @@ class Settings:
     duration: str | float | None = _default("duration")
     voice: str | None = _default("voice")
     voices: Mapping[str, str] | None = _default("voices")
+    fallback_voice: str | None = _default("fallback_voice")
     language: str | None = _default("language")
     format: str | None = _default("format")
     wpm: float | None = _default("wpm")

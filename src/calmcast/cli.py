@@ -97,6 +97,17 @@ def render(ctx, practice, output, values, **given):
             f"{result.plan.voice_shown}, made in {result.timings['total']:.1f} s",
             err=str(result.path) == "-",  # stdout carries the MP3
         )
+        _say_fallbacks(result.plan)
+
+
+def _say_fallbacks(p) -> None:
+    """Name the lines a recorded voice had no clip of, and the voice that said them."""
+    missing = p.fallbacks
+    if missing:
+        shown = "; ".join(f'"{text[:50]}"' for _, text in missing[:3])
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        click.echo(f"{len(missing)} line{'s' if len(missing) > 1 else ''} said by "
+                   f"{missing[0][0]}, not recorded: {shown}{more}", err=True)  # fmt: skip
 
 
 @cli.command()
@@ -111,6 +122,7 @@ def plan(practice, values, as_json, **given):
     request, _ = settings.make(practice, values, settings.from_cli(given))
     p = do_plan(request)
     rows = p.rows()
+    _say_fallbacks(p)
     if as_json:
         click.echo(json.dumps(rows, indent=1, ensure_ascii=False))
         return
@@ -197,17 +209,72 @@ def build(ctx, manifest, folder, jobs, force, check_only, stale, shard, index_on
         progress.summary(done, folder, shard)
 
 
-@cli.command()
-def voices():
-    """List the installed voices of every backend."""
+@cli.group(invoke_without_command=True)
+@click.option("--voices", "voices_dir", type=click.Path(file_okay=False), default=None,
+              help="The folder of recorded voices. Default: $CALMCAST_VOICES, else the "
+              "user's data folder.")
+@click.pass_context
+def voices(ctx, voices_dir):
+    """List the installed voices of every backend (recorded ones too)."""
+    import os
+
     from .voices import list_voices
 
+    if voices_dir:
+        os.environ["CALMCAST_VOICES"] = voices_dir
+    if ctx.invoked_subcommand is not None:
+        return
     found = list_voices()
     for v in found:
-        kind = "neural" if v.neural else "formant"
+        kind = "neural" if v.neural else "recorded" if v.name.startswith("recorded:") else "formant"
         click.echo(f"{v.name:<24} {v.language:<10} {kind:<8} {v.description}")
     if not found:
         raise CalmcastError("no voices installed: install libespeak-ng or calmcast[neural]")
+
+
+@voices.command("import")
+@click.argument("name")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--practice", required=True, help="The practice the lines were read from.")
+@_values_option
+def voices_import(name, files, practice, values):
+    """Add recordings to the voice NAME: one file a line, named by its id from `calmcast lines`
+    (3f9a2c.m4a, 07-3f9a2c.wav), in any format ffmpeg reads."""
+    from pathlib import Path
+
+    from .voices.recorded import import_files
+
+    voice, added = import_files(name, [Path(f) for f in files], practice, values)
+    click.echo(f"recorded:{voice.name}: {len(added)} lines added, {len(voice.lines)} in all "
+               f"({voice.path})")  # fmt: skip
+
+
+@voices.command("status")
+@click.argument("name")
+@click.option("--practice", required=True, help="The practice to check the voice against.")
+@_values_option
+def voices_status(name, practice, values):
+    """Show which lines of PRACTICE the voice NAME has recorded, and which it lacks."""
+    from .lines import script_lines
+    from .voices.recorded import Folder, find
+
+    voice = Folder.open(find(name))
+    lines = script_lines(practice, values)
+    missing = [(n, line) for n, line in enumerate(lines, 1) if line.id not in voice.lines]
+    click.echo(f"recorded:{voice.name}: {len(lines) - len(missing)} of {len(lines)} lines of "
+               f"{practice} recorded")  # fmt: skip
+    for n, line in missing:
+        note = " (holds the listener's " + ", ".join(line.holds) + ")" if line.holds else ""
+        click.echo(f"  missing {n:>3}  {line.id}  {line.text[:70]}{note}")
+
+
+@voices.command("remove")
+@click.argument("name")
+def voices_remove(name):
+    """Remove the recorded voice NAME and its clips."""
+    from .voices.recorded import remove
+
+    click.echo(f"removed {remove(name)}")
 
 
 def _reach(p) -> tuple[str, str]:

@@ -343,7 +343,7 @@ def problems_of(
 ) -> list[str]:
     """Return every problem a build would meet in the course's tracks and covers."""
     from .mix import check as check_levels
-    from .pipeline import check_request, open_voices, voice_texts
+    from .pipeline import check_request, spoken
     from .tags import check_cover
 
     problems = []
@@ -364,11 +364,9 @@ def problems_of(
             practice = load_practice(r.practice, r.language, r.script_format)
             minutes = r.minutes if r.minutes is not None else practice.minutes
             script = render_script(practice, minutes, r.values)
-            spoken = open_voices(r, practice, script, voices)
+            said = spoken(r, practice, script, voices)
             if found is not None:
-                texts = voice_texts(practice, r, script)
-                said = tuple(spoken[s.role].name for s in script.speech)
-                found[t.file] = Checked(script.sources, tuple(texts), said)
+                found[t.file] = Checked(said.script.sources, tuple(said.texts), tuple(said.names))
             if r.ambience:
                 sounds.find(r.ambience, "ambience")
             sounds.bell_file(r.bell)
@@ -421,7 +419,27 @@ def fingerprint(course: Course, track: Track, read: tuple[str, ...] | None = Non
         "sources": {_portable(p, root): _digest(p) for p in sources},
         "files": {k: [_portable(v, root), _digest(v)] for k, v in files.items() if v},
     }
+    recorded = _recorded_digests(r)
+    if recorded:  # only then, so other courses' fingerprints stay as they were
+        blob["recorded"] = recorded
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _recorded_digests(r: Request) -> dict[str, str]:
+    """Return the clips' hash of each recorded voice a track names: a retake rebuilds it."""
+    from .voices.recorded import Folder, find
+
+    out = {}
+    for name in [r.voice, *(r.voices or {}).values()]:
+        if not name:
+            continue
+        ref = name.removeprefix("recorded:")
+        if name.startswith("recorded:") or (Path(name).expanduser() / "voice.json").is_file():
+            try:
+                out[name] = Folder.open(find(ref)).digest()
+            except CalmcastError:
+                out[name] = "missing"
+    return out
 
 
 def _portable(path: str | Path, root: Path) -> str:

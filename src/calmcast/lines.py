@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from .errors import ScriptError
 from .limits import MAX_SESSION
-from .model import Pause, PauseKind, Practice, Speech
+from .model import Pause, PauseKind, Practice, Segment, Speech
 from .practice import load_practice, shown_name
 from .script import render_script
 
@@ -174,6 +174,27 @@ def _lines(segments) -> list[tuple[str, str]]:
         else:
             joined = False
     return out
+
+
+def joined(segments: tuple[Segment, ...], roles: set[str]) -> tuple[Segment, ...]:
+    """Return segments with each line of `roles` one utterance: a recording is of lines,
+    its breaths between sentences its reader's own."""
+    out: list[Segment] = []
+    held: list[Segment] = []  # breaths after a speech that may yet join the next
+    for seg in segments:
+        if isinstance(seg, Pause) and seg.kind == PauseKind.BREATH and out and isinstance(
+            out[-1], Speech) and out[-1].role in roles:  # fmt: skip
+            held.append(seg)
+            continue
+        if isinstance(seg, Speech) and held and isinstance(out[-1], Speech) and out[-1].role == seg.role:
+            last = out[-1]
+            out[-1] = Speech(f"{last.text} {seg.text}", last.place, last.role)
+            held = []
+            continue
+        out += held
+        held = []
+        out.append(seg)
+    return tuple(out + held)
 
 
 def page(practice: Practice, lines: list[Line]) -> str:

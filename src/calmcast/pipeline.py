@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,7 +35,7 @@ from .timeline import (
     with_interval_bells,
     with_timer_bells,
 )
-from .voices import Voice, check_language, default_voice_name, open_voice
+from .voices import Voice, check_language, default_voice_name, espeak_voice_name, open_voice
 from .voices.cache import SpeechCache
 from .voices.speech import Utterance, speak
 
@@ -59,7 +60,8 @@ def plan(
     practice = load_practice(request.practice, request.language, request.script_format)
     minutes = request.minutes if request.minutes is not None else practice.minutes
     script = render_script(practice, minutes, request.values)
-    voices = open_voices(request, practice, script)
+    said = spoken(request, practice, script)
+    script, voices, who, texts = said.script, said.voices, said.who, said.texts
 
     # Every bell and the bed must exist before anything is spoken. A bare [bell] is the
     # session's bell; `--bell none` silences the script's bells, named ones too.
@@ -88,8 +90,7 @@ def plan(
     heard = None
     if progress:
         heard = lambda done, total: progress(Progress(Stage.SPEAKING, done, total))  # noqa: E731
-    speech = _speak(voices, script, voice_texts(practice, request, script),
-                    voice_chain(request.mix), cache or SpeechCache(), heard)  # fmt: skip
+    speech = _speak(who, texts, voice_chain(request.mix), cache or SpeechCache(), heard)
     target = None if minutes is None else round(minutes * 60 * rate)
     timeline = fit(segments, [u.length(rate) for u in speech], rate, target, name=practice.name,
                    file=practice.path)  # fmt: skip
@@ -150,17 +151,61 @@ def open_voices(
     return out
 
 
-def _speak(voices: dict[str, Voice], script: Script, texts: list[str], chain, cache: SpeechCache,
+@dataclass
+class Spoken:
+    """Who says what: the script (a recorded voice's lines one utterance each), each role's
+    voice, and for each utterance its voice, the name that voice was opened by, its text."""
+
+    script: Script
+    voices: dict[str, Voice]
+    who: list[Voice]
+    names: list[str]
+    texts: list[str]
+
+
+def spoken(
+    request: Request, practice: Practice, script: Script, opened: dict | None = None
+) -> Spoken:
+    """Return who says what in `script`, every voice opened and checked.
+
+    A line a recorded voice has no clip of is said by the fallback voice; a recording says
+    the words as written, the lexicon's respellings being for the voices that read them.
+    """
+    voices = open_voices(request, practice, script, opened)
+    by_role = voice_names(request, practice, script)
+    recorded = {role for role, v in voices.items() if hasattr(v, "has")}
+    fallback, fallback_name = None, ""
+    if recorded:
+        from .lines import joined
+
+        script = replace(script, segments=joined(script.segments, recorded))
+        fallback_name = request.fallback_voice or espeak_voice_name(practice.language)
+        fallback = open_voice(fallback_name)
+        check_language(fallback, practice.language)
+    texts = voice_texts(practice, request, script)
+    who: list[Voice] = []
+    names: list[str] = []
+    for i, seg in enumerate(script.speech):
+        voice, name = voices[seg.role], by_role[seg.role]
+        if hasattr(voice, "has"):
+            if voice.has(seg.text):
+                texts[i] = seg.text
+            else:
+                voice, name = fallback, fallback_name  # type: ignore[assignment]
+        who.append(voice)
+        names.append(name)
+    return Spoken(script, voices, who, names, texts)
+
+
+def _speak(who: list[Voice], texts: list[str], chain, cache: SpeechCache,
            heard: Callable[[int, int], None] | None) -> list[Utterance]:  # fmt: skip
-    """Return the script's utterances, each spoken by its role's voice."""
-    roles_of = [s.role for s in script.speech]
-    if len(set(roles_of)) <= 1:
-        voice = voices[roles_of[0]] if roles_of else next(iter(voices.values()))
-        return speak(voice, texts, chain, cache, heard)
+    """Return each text spoken by its voice, in order."""
+    if len(set(map(id, who))) <= 1:
+        return speak(who[0], texts, chain, cache, heard) if who else []
     out: list[Utterance | None] = [None] * len(texts)
     done = 0
-    for voice in dict.fromkeys(voices.values()):
-        mine = [i for i, role in enumerate(roles_of) if voices[role] is voice]
+    for voice in dict.fromkeys(who):
+        mine = [i for i, v in enumerate(who) if v is voice]
 
         def told(n: int, _total: int, base: int = done) -> None:
             if heard:

@@ -32,6 +32,7 @@ class Request:
     minutes: float | None = None
     voice: str | None = None
     voices: dict[str, str] | None = None  # by role, for a practice read in several voices
+    fallback_voice: str | None = None  # says what a recorded voice has no clip of
     language: str | None = None  # the built-in practice's version in it; None: its own
     script_format: str | None = None  # how to read the practice file; None: by its name
     wpm: float | None = None  # words a minute
@@ -91,6 +92,7 @@ class Plan:
         """Return the timeline as plain rows: kind, start, length (seconds) and text."""
         rows = []
         rate = self.timeline.sample_rate
+        said = iter(self.speech)
         for e in self.timeline.events:
             seg = e.segment
             kind = seg.kind.value if isinstance(seg, Pause) else type(seg).__name__.lower()
@@ -104,10 +106,18 @@ class Plan:
                 "text": text,
             }
             if isinstance(seg, Speech):
-                row["voice"] = (self.voices.get(seg.role) or self.voice).name
+                chosen = (self.voices.get(seg.role) or self.voice).name
+                row["voice"] = next(said).voice or chosen
                 row["role"] = seg.role
+                if row["voice"] != chosen:
+                    row["fallback"] = True  # a line the recording does not have
             rows.append(row)
         return rows
+
+    @property
+    def fallbacks(self) -> list[tuple[str, str]]:
+        """Return (voice, text) for each line a recorded voice had no clip of."""
+        return [(r["voice"], r["text"]) for r in self.rows() if r.get("fallback")]
 
     @property
     def voice_shown(self) -> str:

@@ -175,6 +175,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Speak the practice's role ROLE (its [voice ROLE] parts) with VOICE, e.g. "
             "--voice-for second=espeak:en-us (repeatable); a manifest's [voices] table. "
             "--voice is the first role's.", "ROLE=VOICE", multiple=True, aliases=("voice_for",)),
+    Setting("fallback_voice", text(300, expect="a voice name"), None,
+            "With a recorded voice: the voice that says a line it has no clip of (a "
+            "listener's name). Default: espeak's voice of the practice's language.", "NAME"),
     Setting("language", text(35, languages.TAG, "a language like de or es-419"), None,
             "The language to speak: a built-in practice's version in it (`calmcast practices "
             "--language de`) and a voice of it. Default: the practice's own.", "LANG"),
@@ -237,7 +240,7 @@ BY_NAME = {s.name: s for s in SETTINGS}
 #: The settings a length is given by: one of them, never both.
 LENGTH = ("minutes", "duration")
 #: The settings `calmcast plan` takes: what decides the timeline.
-PLAN = ("minutes", "duration", "voice", "voices", "language", "format", "wpm", "pitch", "ambience", "bell",
+PLAN = ("minutes", "duration", "voice", "voices", "fallback_voice", "language", "format", "wpm", "pitch", "ambience", "bell",
         "interval_bell", "bells", "strikes", "delay", "end_bell", "pronounce")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -60,7 +61,8 @@ class Backend(Protocol):
 
 
 #: Backends by prefix, imported on first use so that `--help` stays instant.
-BACKEND_MODULES = {"espeak": "calmcast.voices.espeak", "piper": "calmcast.voices.piper"}
+BACKEND_MODULES = {"espeak": "calmcast.voices.espeak", "piper": "calmcast.voices.piper",
+                   "recorded": "calmcast.voices.recorded"}
 _backends: dict[str, Backend] = {}
 
 
@@ -103,7 +105,7 @@ def list_voices() -> list[VoiceInfo]:
 def default_voice_name(language: str | None = None) -> str:
     """Return the voice used when none is asked for: a natural one of `language` (English
     by default) when one is installed, else espeak-ng's voice for it."""
-    from ..languages import normal, primary, same
+    from ..languages import same
 
     try:
         piper = backend("piper")
@@ -113,6 +115,13 @@ def default_voice_name(language: str | None = None) -> str:
                     return v.name
     except (ImportError, VoiceError):
         pass
+    return espeak_voice_name(language)
+
+
+def espeak_voice_name(language: str | None = None) -> str:
+    """Return espeak-ng's voice for `language` (English: en-gb)."""
+    from ..languages import normal, primary, same
+
     if primary(language) == "en":
         return "espeak:en-gb"
     try:
@@ -141,6 +150,8 @@ def open_voice(name: str | None, wpm: float | None = None, pitch: float | None =
     name = name or default_voice_name()
     if name.lower().endswith(".onnx"):
         return backend("piper").open(name, wpm, pitch)
+    if (Path(name).expanduser() / "voice.json").is_file():  # a recorded voice's folder
+        return backend("recorded").open(name, wpm, pitch)
     prefix, sep, voice_id = name.partition(":")
     if sep and prefix in BACKEND_MODULES:
         b = backend(prefix)

@@ -30,6 +30,7 @@ class Utterance:
 
     text: str
     entry: Entry
+    voice: str = ""  # the name of the voice that said it
 
     @property
     def rate(self) -> int:
@@ -99,7 +100,7 @@ def speak(
             entry = cache.put_prepared(prepared, done.audio, rate, done.bins, asdict(done.stats))
         else:
             cache.hits += 1
-        out.append(Utterance(text, entry))
+        out.append(Utterance(text, entry, voice.name))
         if progress:
             progress(len(out), len(texts))
     log.info(
