@@ -1,7 +1,7 @@
 """A teacher's own voice: a folder of clips, one per line of a practice, spoken as recorded.
 
 A voice folder holds `voice.json` (its name, language, and each line's id, text, clip, the
-clip's hash and the file it came from) and `clips/ID.wav` (mono, 16-bit, 48 kHz, trimmed to
+clip's hash and the file it came from) and `clips/ID-HASH.wav` (mono, 16-bit, 48 kHz, trimmed to
 the words with a margin and faded at both edges). `calmcast voices import NAME FILE...
 --practice P` makes or adds to one from files named by the ids `calmcast lines P` prints.
 
@@ -264,17 +264,25 @@ def import_files(name: str, files: list[Path], practice: str, values: dict[str, 
     if voice.language != language:
         raise VoiceError(f"{name} speaks {voice.language}; {practice} is in {language}")
     (path / "clips").mkdir(parents=True, exist_ok=True)
+    replaced = []
     for line_id, clip in clips.items():
-        target = path / "clips" / f"{line_id}.wav"
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
+        # Named by their content, so voice.json, saved last, is the one moment the voice
+        # changes: a clip it does not name yet is not heard, one it names is never rewritten.
+        tmp = path / "clips" / f".{line_id}.{os.getpid()}.part"
         write_wav(tmp, clip)
-        os.replace(tmp, target)
+        digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+        name_of = f"clips/{line_id}-{digest[:12]}.wav"
+        os.replace(tmp, path / name_of)
+        old = voice.lines.get(line_id, {}).get("clip")
+        if old and old != name_of:
+            replaced.append(path / old)
         voice.lines[line_id] = {
-            "text": lines[line_id].text, "clip": f"clips/{line_id}.wav",
-            "sha256": hashlib.sha256(target.read_bytes()).hexdigest(), "take": chosen[line_id].name,
-            "seconds": round(len(clip) / RATE, 3),
+            "text": lines[line_id].text, "clip": name_of, "sha256": digest,
+            "take": chosen[line_id].name, "seconds": round(len(clip) / RATE, 3),
         }  # fmt: skip
     voice.save()
+    for old_clip in replaced:
+        old_clip.unlink(missing_ok=True)
     return voice, list(clips)
 
 
