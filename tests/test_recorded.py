@@ -62,7 +62,7 @@ def reading(tmp_path, monkeypatch):
 
 def test_a_reading_imports_line_by_line_and_says_what_is_missing(reading, tmp_path):
     practice, files = reading
-    voice, added = import_files("teacher", files, str(practice))
+    voice, added, _ = import_files("teacher", files, str(practice))
     assert len(added) == 3 and voice.language == "en"
     stored = Folder.open(tmp_path / "voices" / "teacher")
     for f in files:
@@ -170,3 +170,65 @@ def test_a_course_speaks_a_recorded_voices_lines_and_rebuilds_after_a_retake(rea
     take(files[-1], "This is the end.", voice="espeak:en-gb")
     import_files("teacher", [files[-1]], str(practice))
     assert fingerprint(course, track) != before
+
+
+def test_hostile_takes_and_a_damaged_folder_are_one_line_each(reading, tmp_path):
+    import os
+
+    practice, files = reading
+    ids = [f.stem[-6:] for f in files]
+    both = tmp_path / f"{ids[0]}-{ids[1]}.m4a"
+    both.write_bytes(files[0].read_bytes())
+    with pytest.raises(VoiceError, match="its name holds two line ids"):
+        import_files("teacher", [both], str(practice))
+    copy = tmp_path / f"{ids[0]} (1).m4a"  # as a phone or a browser names a second copy
+    copy.write_bytes(files[0].read_bytes())
+    assert import_files("teacher", [copy], str(practice))[1] == [ids[0]]
+    fifo = tmp_path / f"x-{ids[1]}.wav"
+    os.mkfifo(fifo)
+    with pytest.raises(VoiceError, match="not a regular file"):
+        import_files("teacher", [fifo], str(practice))
+    silent = tmp_path / f"{ids[1]}.wav"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "anullsrc=r=48000:cl=mono",
+                    "-t", "5", str(silent)], check=True)  # fmt: skip
+    with pytest.raises(VoiceError, match="no speech in it"):
+        import_files("teacher", [silent], str(practice))
+    [name_line] = [line for line in script_lines(str(practice)) if line.holds]
+    named = tmp_path / f"{name_line.id}.m4a"
+    named.write_bytes(files[0].read_bytes())
+    with pytest.raises(VoiceError, match="holds the listener's name, which the fallback voice says"):
+        import_files("teacher", [named], str(practice))
+    # A damaged voice.json, or a clip path outside the folder: one line, no traceback.
+    where = tmp_path / "voices" / "teacher" / "voice.json"
+    data = json.loads(where.read_text())
+    data["lines"][ids[0]]["clip"] = "/etc/passwd"
+    where.write_text(json.dumps(data))
+    with pytest.raises(VoiceError, match=r"voice\.json: damaged, not as calmcast wrote it"):
+        calmcast.plan(practice, voice="recorded:teacher")
+    with pytest.raises(VoiceError, match="no recorded voice here"):
+        open_voice(str(tmp_path))
+
+
+def test_a_clip_gone_from_the_folder_is_missing_and_said_by_the_fallback(reading, tmp_path):
+    practice, files = reading
+    import_files("teacher", files, str(practice))
+    folder = Folder.open(tmp_path / "voices" / "teacher")
+    gone = files[-1].stem[-6:]
+    (folder.path / folder.lines[gone]["clip"]).unlink()
+    done = run_cli("voices", "status", "teacher", "--practice", str(practice),
+                   env={"CALMCAST_VOICES": str(tmp_path / "voices")})  # fmt: skip
+    assert f"missing   4  {gone}" in done.stdout
+    p = calmcast.plan(practice, voice="recorded:teacher", ambience=None)
+    assert p.fallbacks == [("espeak:en", "This is the end.")]
+
+
+def test_a_listing_too_large_is_refused_at_once(tmp_path):
+    import time
+
+    many = "".join(f'[variables.v{i}]\ndefault = "a"\nchoices = [{", ".join(f"{chr(34)}{c}{chr(34)}" for c in "abcdefghij")}]\n'
+                   for i in range(10))  # fmt: skip
+    path = write(tmp_path / "huge.j2", f"+++\nmin_minutes = 5\nmax_minutes = 30\n{many}+++\nHi.\n")
+    started = time.perf_counter()
+    with pytest.raises(Exception, match="more than the 5000 a listing reads"):
+        script_lines(str(path))
+    assert time.perf_counter() - started < 5  # counted, not listed: 10^10 versions

@@ -341,6 +341,10 @@ def make(track: Track, folder: str, stamp: str) -> Built:
     tags = dict(track.tags)
     result = render(track.request, Output(
         out, title=track.title, description=track.description or None, build=stamp, **tags))  # fmt: skip
+    missing = result.plan.fallbacks
+    if missing:
+        log.warning("%s: %d line%s said by %s, not recorded", track.file, len(missing),
+                    "s" if len(missing) > 1 else "", missing[0][0])  # fmt: skip
     sidecars = publish.sidecars(result, track)
     for name, body in sidecars.items():
         write_small(folder_path / name, body)

@@ -244,9 +244,9 @@ def voices_import(name, files, practice, values):
 
     from .voices.recorded import import_files
 
-    voice, added = import_files(name, [Path(f) for f in files], practice, values)
-    click.echo(f"recorded:{voice.name}: {len(added)} lines added, {len(voice.lines)} in all "
-               f"({voice.path})")  # fmt: skip
+    voice, added, again = import_files(name, [Path(f) for f in files], practice, values)
+    click.echo(f"recorded:{voice.name}: {len(added)} lines added, {len(again)} recorded again, "
+               f"{len(voice.lines)} in all ({voice.path})")  # fmt: skip
 
 
 @voices.command("status")
@@ -256,11 +256,16 @@ def voices_import(name, files, practice, values):
 def voices_status(name, practice, values):
     """Show which lines of PRACTICE the voice NAME has recorded, and which it lacks."""
     from .lines import script_lines
+    from .practice import load_practice
     from .voices.recorded import Folder, find
 
     voice = Folder.open(find(name))
+    language = load_practice(practice).language
+    if voice.language != language:
+        raise CalmcastError(f"recorded:{voice.name} speaks {voice.language}; {practice} is in "
+                            f"{language}")  # fmt: skip
     lines = script_lines(practice, values)
-    missing = [(n, line) for n, line in enumerate(lines, 1) if line.id not in voice.lines]
+    missing = [(n, line) for n, line in enumerate(lines, 1) if voice.clip(line.id) is None]
     click.echo(f"recorded:{voice.name}: {len(lines) - len(missing)} of {len(lines)} lines of "
                f"{practice} recorded")  # fmt: skip
     for n, line in missing:

@@ -72,6 +72,15 @@ def lengths(practice: Practice, sources: tuple[str, ...] = ()) -> list[float]:
     return sorted(x for x in found if 0 < x <= MAX_SESSION / 60)
 
 
+def count_choices(practice: Practice, fixed: dict[str, str]) -> int:
+    """Return how many combinations `choices` would give, without making them."""
+    n = 1
+    for v in practice.variables:
+        if v.name not in fixed:
+            n *= len(v.choices) if v.choices else 2 if isinstance(v.default, bool) else 1
+    return n
+
+
 def choices(practice: Practice, fixed: dict[str, str]) -> list[dict[str, object]]:
     """Return every combination of the variables' choices, those in `fixed` held."""
     axes = []
@@ -103,12 +112,12 @@ def script_lines(
                 for i, name in enumerate(free)}  # fmt: skip
     first = render_script(practice, practice.minutes, fixed)
     minutes = lengths(practice, first.sources)
-    combos = choices(practice, fixed)
-    renders = len(minutes) * len(combos) * (2 if free else 1)
+    renders = len(minutes) * count_choices(practice, fixed) * (2 if free else 1)
     if renders > MAX_RENDERS:
         raise ScriptError.at(shown_name(practice), None, None,
                              f"its lengths and choices make {renders} versions, more than the "
                              f"{MAX_RENDERS} a listing reads: hold some with --set")  # fmt: skip
+    combos = choices(practice, fixed)
     # A line holding a value is shown with the default, or with {name} when it has none.
     defaults = {v.name: v.default or f"{{{v.name}}}" for v in practice.variables}
     order: list[str] = []

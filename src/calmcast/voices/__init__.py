@@ -152,6 +152,8 @@ def open_voice(name: str | None, wpm: float | None = None, pitch: float | None =
         return backend("piper").open(name, wpm, pitch)
     if (Path(name).expanduser() / "voice.json").is_file():  # a recorded voice's folder
         return backend("recorded").open(name, wpm, pitch)
+    if "/" in name and Path(name).expanduser().is_dir():
+        raise VoiceError(f"{name}: no recorded voice here (no voice.json)")
     prefix, sep, voice_id = name.partition(":")
     if sep and prefix in BACKEND_MODULES:
         b = backend(prefix)

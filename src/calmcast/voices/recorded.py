@@ -38,12 +38,14 @@ MARGIN = 0.15
 FADE = 0.01
 #: What counts as sound when trimming: this far below the clip's loudest 10 ms, dB.
 TRIM_BELOW_PEAK = 45.0
+#: A take whose loudest 10 ms is below this (-60 dBFS) holds no speech.
+SILENT = 1e-3
 #: ... and this far above the room's own level (its quietest moments), dB.
 ABOVE_ROOM = 12.0
 #: The longest clip calmcast takes, seconds (a line is a few sentences).
 MAX_CLIP = 300.0
 FORMAT = 1
-_ID = re.compile(r"(?:^|[^0-9a-f])([0-9a-f]{6})$")
+_ID = re.compile(r"(?<![0-9a-f])([0-9a-f]{6})(?![0-9a-f])")
 
 
 def voices_dir() -> Path:
@@ -74,13 +76,30 @@ class Folder:
 
     @classmethod
     def open(cls, path: Path) -> Folder:
+        where = path / "voice.json"
         try:
-            data = json.loads((path / "voice.json").read_text(encoding="utf-8"))
-            return cls(path, data["name"], data["language"], dict(data["lines"]))
+            data = json.loads(where.read_text(encoding="utf-8"))
+            language, lines = data["language"], dict(data["lines"])
+            if not isinstance(language, str):
+                raise TypeError("language is not text")
+            for key, entry in lines.items():
+                clip = entry["clip"]
+                if not (isinstance(entry["text"], str) and isinstance(entry["sha256"], str)
+                        and isinstance(clip, str) and re.fullmatch(r"clips/[\w.-]+\.wav", clip)):
+                    raise TypeError(f"line {key} is not a text, a clip in clips/ and its hash")
         except FileNotFoundError:
             raise VoiceError(f"{path}: no recorded voice here (no voice.json)") from None
-        except (ValueError, KeyError, TypeError) as e:
-            raise VoiceError(f"{path}/voice.json: not a voice folder's ({e})") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise VoiceError(f"{where}: damaged, not as calmcast wrote it ({e}); import the "
+                             "lines again, or remove the voice") from None  # fmt: skip
+        # The folder's name is the voice's: a copy under another name is that voice.
+        return cls(path, path.name, language, lines)
+
+    def clip(self, line_id: str) -> Path | None:
+        """Return the clip of a line, if the voice has it and it is there."""
+        entry = self.lines.get(line_id)
+        path = self.path / entry["clip"] if entry else None
+        return path if path is not None and path.is_file() else None
 
     def save(self) -> None:
         from ..output import write_small
@@ -120,15 +139,15 @@ class RecordedVoice:
     def has(self, text: str) -> bool:
         from ..lines import line_id
 
-        return line_id(text) in self.folder.lines
+        return self.folder.clip(line_id(text)) is not None
 
     def synthesize(self, text: str) -> np.ndarray:
         from ..lines import line_id
 
-        entry = self.folder.lines.get(line_id(text))
-        if entry is None:
+        clip = self.folder.clip(line_id(text))
+        if clip is None:
             raise VoiceError(f"{self.name} has no clip of {text[:60]!r}")
-        return read_wav(self.folder.path / entry["clip"])
+        return read_wav(clip)
 
 
 class RecordedBackend:
@@ -142,7 +161,8 @@ class RecordedBackend:
         for path in sorted(voices_dir().glob("*/voice.json")):
             try:
                 f = Folder.open(path.parent)
-            except VoiceError:
+            except VoiceError as e:
+                log.warning("%s", e.format_message())
                 continue
             out.append(VoiceInfo(f"recorded:{f.name}", f.language,
                                  f"{len(f.lines)} lines recorded", neural=False))  # fmt: skip
@@ -170,6 +190,8 @@ def decode(path: Path) -> np.ndarray:
     from ..encode import ffmpeg_exe
 
     most = int(MAX_CLIP * RATE) * 4
+    if not path.is_file():
+        raise VoiceError(f"{path}: not a regular file")
     try:
         proc = subprocess.run(
             [ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-map", "0:a:0",
@@ -181,6 +203,8 @@ def decode(path: Path) -> np.ndarray:
     if proc.returncode != 0 or not proc.stdout:
         said = proc.stderr.decode("utf-8", "replace").strip().splitlines()
         why = said[-1] if said else "no audio in it"
+        if "matches no streams" in why:
+            why = "it has no sound"
         raise VoiceError(f"{path}: not audio calmcast can read ({why[:120]})")
     if len(proc.stdout) > most:
         raise VoiceError(f"{path}: longer than {MAX_CLIP:g} s, more than a line")
@@ -194,6 +218,8 @@ def trimmed(samples: np.ndarray) -> np.ndarray:
     if frames == 0:
         return samples[:0]
     rms = np.sqrt(np.mean(samples[: frames * hop].reshape(frames, hop) ** 2, axis=1) + 1e-20)
+    if rms.max() < SILENT:
+        return samples[:0]  # nothing louder than -60 dBFS: no speech
     # Sound is what stands out: from the room (its quietest frames) by ABOVE_ROOM, and
     # within TRIM_BELOW_PEAK of the loudest, but never needing to be nearer it than 25 dB.
     room = float(np.percentile(rms, 5)) * 10 ** (ABOVE_ROOM / 20)
@@ -232,27 +258,37 @@ def read_wav(path: Path) -> np.ndarray:
 
 
 def import_files(name: str, files: list[Path], practice: str, values: dict[str, str] | None = None,
-                 folder: Path | None = None) -> tuple[Folder, list[str]]:  # fmt: skip
+                 folder: Path | None = None) -> tuple[Folder, list[str], list[str]]:  # fmt: skip
     """Add the clips in `files`, each named by a line id of `practice`, to the voice `name`.
 
-    Every file is checked and read before anything is written. Return the folder and the
-    ids added.
+    Every file is checked and read before anything is written. Return the folder, the ids
+    added and the ids recorded again (a retake replaces the clip).
     """
     from ..lines import script_lines
     from ..practice import load_practice
 
     check_name(name)
     lines = {line.id: line for line in script_lines(practice, values)}
-    language = load_practice(practice).language
+    loaded = load_practice(practice)
+    language = loaded.language
+    defaults = {v.name: v.default for v in loaded.variables}
     chosen: dict[str, Path] = {}
     for f in files:
-        m = _ID.search(f.stem.lower())
-        if not m or m.group(1) not in lines:
+        ids = [i for i in dict.fromkeys(_ID.findall(f.stem.lower())) if i in lines]
+        if not ids:
             raise VoiceError(f"{f}: its name holds no line id of {practice} (name each file by "
                              "the id `calmcast lines` prints, like 3f9a2c.m4a)")  # fmt: skip
-        if m.group(1) in chosen:
-            raise VoiceError(f"{f}: line {m.group(1)} is also in {chosen[m.group(1)]}")
-        chosen[m.group(1)] = f
+        if len(ids) > 1:
+            raise VoiceError(f"{f}: its name holds two line ids, {ids[0]} and {ids[1]}: one "
+                             "file a line")  # fmt: skip
+        found = ids[0]
+        if found in chosen:
+            raise VoiceError(f"{f}: line {found} is also in {chosen[found]}")
+        if any(not defaults.get(name) for name in lines[found].holds):
+            raise VoiceError(f"{f}: line {found} holds the listener's "
+                             f"{', '.join(lines[found].holds)}, which the fallback voice says: "
+                             "leave it unread")  # fmt: skip
+        chosen[found] = f
     clips = {}
     for line_id, f in chosen.items():
         clip = trimmed(decode(f))
@@ -264,6 +300,7 @@ def import_files(name: str, files: list[Path], practice: str, values: dict[str, 
     if voice.language != language:
         raise VoiceError(f"{name} speaks {voice.language}; {practice} is in {language}")
     (path / "clips").mkdir(parents=True, exist_ok=True)
+    again = [line_id for line_id in clips if line_id in voice.lines]
     replaced = []
     for line_id, clip in clips.items():
         # Named by their content, so voice.json, saved last, is the one moment the voice
@@ -283,7 +320,7 @@ def import_files(name: str, files: list[Path], practice: str, values: dict[str, 
     voice.save()
     for old_clip in replaced:
         old_clip.unlink(missing_ok=True)
-    return voice, list(clips)
+    return voice, [i for i in clips if i not in again], again
 
 
 def remove(name: str, folder: Path | None = None) -> Path:
