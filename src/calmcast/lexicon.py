@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .pairs import pairs
+
 #: The most respellings one session takes, and their sizes (characters).
 MAX_ENTRIES = 500
 MAX_WORDS = 100
@@ -26,26 +28,11 @@ def check(value: Any) -> dict[str, str]:
 
     Raise ValueError saying what is wrong.
     """
-    if isinstance(value, str):
-        value = [value]
-    if isinstance(value, Mapping):
-        pairs = list(value.items())
-    elif isinstance(value, (list, tuple)):
-        pairs = []
-        for item in value:
-            if isinstance(item, Mapping):
-                pairs += list(item.items())
-                continue
-            word, eq, saying = str(item).partition("=")
-            if not eq:
-                raise ValueError(f"expected WORD=SAY, like Neff=Neph, got {str(item)[:40]!r}")
-            pairs.append((word, saying))
-    else:
-        raise ValueError(f"expected a table of WORD = \"SAY\", got {value!r}")
-    if len(pairs) > MAX_ENTRIES:
-        raise ValueError(f"at most {MAX_ENTRIES} respellings, got {len(pairs)}")
+    given = pairs(value, "WORD=SAY", "Neff=Neph")
+    if len(given) > MAX_ENTRIES:
+        raise ValueError(f"at most {MAX_ENTRIES} respellings, got {len(given)}")
     out = {}
-    for word, saying in pairs:
+    for word, saying in given:
         if not isinstance(word, str) or not isinstance(saying, str):
             raise ValueError(f"{word!r}: expected text to say, got {saying!r}")
         word, saying = " ".join(word.split()), " ".join(saying.split())

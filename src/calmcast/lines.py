@@ -169,20 +169,8 @@ def _gather(segments, stand_in: dict[str, str], defaults: dict, order: list[str]
 
 def _lines(segments) -> list[tuple[str, str]]:
     """Return (role, text) for each line: speech joined across breaths, one voice."""
-    out: list[tuple[str, str]] = []
-    joined = False  # the last speech may take the next sentence
-    for seg in segments:
-        if isinstance(seg, Speech):
-            if joined and out and out[-1][0] == seg.role:
-                out[-1] = (seg.role, f"{out[-1][1]} {seg.text}")
-            else:
-                out.append((seg.role, seg.text))
-            joined = True
-        elif isinstance(seg, Pause) and seg.kind == PauseKind.BREATH:
-            continue
-        else:
-            joined = False
-    return out
+    every = {seg.role for seg in segments if isinstance(seg, Speech)}
+    return [(seg.role, seg.text) for seg in joined(segments, every) if isinstance(seg, Speech)]
 
 
 def joined(segments: tuple[Segment, ...], roles: set[str]) -> tuple[Segment, ...]:

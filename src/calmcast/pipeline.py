@@ -125,15 +125,17 @@ def voice_names(request: Request, practice: Practice, script: Script) -> dict[st
 
 
 def open_voices(
-    request: Request, practice: Practice, script: Script, opened: dict | None = None
-) -> dict[str, Voice]:
+    request: Request, practice: Practice, script: Script, opened: dict | None = None,
+    names: dict[str, str] | None = None,
+) -> dict[str, Voice]:  # fmt: skip
     """Return each role's voice, opened and checked against the practice's language.
 
-    `opened` keeps voices by (name, wpm, pitch) across calls, so a course opens each once.
+    `opened` keeps voices by (name, wpm, pitch) across calls, so a course opens each once;
+    `names` are the voices by role when the caller has them (`voice_names`).
     """
     opened = {} if opened is None else opened
     out = {}
-    names = voice_names(request, practice, script)
+    names = names or voice_names(request, practice, script)
     for role, name in names.items():
         spec = (name, request.wpm, request.pitch)
         try:
@@ -171,8 +173,8 @@ def spoken(
     A line a recorded voice has no clip of is said by the fallback voice; a recording says
     the words as written, the lexicon's respellings being for the voices that read them.
     """
-    voices = open_voices(request, practice, script, opened)
     by_role = voice_names(request, practice, script)
+    voices = open_voices(request, practice, script, opened, by_role)
     recorded = {role for role, v in voices.items() if hasattr(v, "has")}
     fallback, fallback_name = None, ""
     if recorded:

@@ -21,6 +21,7 @@ from typing import Any
 
 from .errors import ConfigError, ScriptError
 from .model import DEFAULT_ROLE, Place, Practice, Role
+from .pairs import pairs
 
 log = logging.getLogger(__name__)
 
@@ -56,26 +57,9 @@ def _voice_name(role: str, value: Any) -> str:
 def check_voices(value: Any) -> dict[str, str]:
     """Check a session's voices by role: a table (a manifest, the API), "ROLE=VOICE" or a list
     of those (the command line). Raise ValueError saying what is wrong."""
-    if isinstance(value, str):
-        value = [value]
-    if isinstance(value, Mapping):
-        pairs = list(value.items())
-    elif isinstance(value, (list, tuple)):
-        pairs = []
-        for item in value:
-            if isinstance(item, Mapping):
-                pairs += list(item.items())
-                continue
-            role, eq, voice = str(item).partition("=")
-            if not eq:
-                raise ValueError(
-                    f"expected ROLE=VOICE, like second=espeak:en-us, got {str(item)[:40]!r}"
-                )
-            pairs.append((role, voice))
-    else:
-        raise ValueError(f'expected a table of ROLE = "VOICE", got {str(value)[:40]!r}')
+    given = pairs(value, "ROLE=VOICE", "second=espeak:en-us")
     out: dict[str, str] = {}
-    for role, voice in pairs:
+    for role, voice in given:
         name = check_role(role)
         chosen = _voice_name(name, voice)
         if out.get(name, chosen) != chosen:
@@ -145,7 +129,8 @@ def voice_names(
 
     `voice` is the session's voice (the default role's), `voices` its voices by role, `used`
     the roles the rendered script speaks in and where it first switched to each, `default`
-    the voice for a default role nobody chose. A role with no voice anywhere is an error at
+    the first role's voice (`pipeline.voice_name`: the session's, the practice's or the
+    language's default). A role with no voice anywhere is an error at
     the place of its `[voice]`.
     """
     voices = voices or {}
@@ -166,9 +151,7 @@ def voice_names(
     out = {}
     for name in used or {first: None}:
         role = practice.role(name)
-        chosen = voices.get(name) or (voice if name == first else None) or (role and role.voice)
-        if not chosen and name == first:
-            chosen = default
+        chosen = default if name == first else voices.get(name) or (role and role.voice)
         if not chosen:
             place = used.get(name)
             declared = ", ".join(r.name for r in practice.roles) or DEFAULT_ROLE
