@@ -121,6 +121,9 @@ def test_what_cannot_be_imported_is_one_line_and_changes_nothing(reading, tmp_pa
     assert not (tmp_path / "voices" / "teacher").exists()
     stray = write(tmp_path / "take.m4a", "x")
     with pytest.raises(VoiceError, match="its name holds no line id"):
+        import_files("teacher", [files[0], stray], str(practice))
+    # Alone, a file named by no line is a continuous take, and read as one.
+    with pytest.raises(VoiceError, match=f"{stray}: not audio calmcast can read"):
         import_files("teacher", [stray], str(practice))
     with pytest.raises(VoiceError, match="is also in"):
         import_files("teacher", [files[0], tmp_path / f"x-{files[0].stem[-6:]}.wav"], str(practice))

@@ -236,17 +236,39 @@ def voices(ctx, voices_dir):
 @click.argument("name")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--practice", required=True, help="The practice the lines were read from.")
+@click.option("--lines", "numbers", metavar="N-M,...",
+              help="A take of just these lines (numbers as `calmcast lines` prints them).")
 @_values_option
-def voices_import(name, files, practice, values):
-    """Add recordings to the voice NAME: one file a line, named by its id from `calmcast lines`
-    (3f9a2c.m4a, 07-3f9a2c.wav), in any format ffmpeg reads."""
+def voices_import(name, files, practice, numbers, values):
+    """Add recordings to the voice NAME: one continuous take of the lines in the order
+    `calmcast lines` prints them, or one file a line named by its id (3f9a2c.m4a,
+    07-3f9a2c.wav), in any format ffmpeg reads."""
     from pathlib import Path
 
     from .voices.recorded import import_files
 
-    voice, added, again = import_files(name, [Path(f) for f in files], practice, values)
+    chosen = _numbers(numbers) if numbers else None
+    voice, added, again = import_files(name, [Path(f) for f in files], practice, values,
+                                       numbers=chosen, said=click.echo)  # fmt: skip
     click.echo(f"recorded:{voice.name}: {len(added)} lines added, {len(again)} recorded again, "
                f"{len(voice.lines)} in all ({voice.path})")  # fmt: skip
+
+
+def _numbers(text: str) -> set[int]:
+    """Return the line numbers `12-14,20` names."""
+    out: set[int] = set()
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        try:
+            a, b = int(first), int(last or first)
+        except ValueError:
+            raise click.BadParameter(f"{part.strip()!r} is not a line number or a range like "
+                                     "12-14", param_hint="--lines") from None  # fmt: skip
+        if not 1 <= a <= b <= 100000:
+            raise click.BadParameter(f"{part.strip()!r}: lines count from 1, a range upwards",
+                                     param_hint="--lines")  # fmt: skip
+        out.update(range(a, b + 1))
+    return out
 
 
 @voices.command("status")
