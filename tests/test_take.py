@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+import wave
 
+import numpy as np
 import pytest
 
+import calmcast
 import standin
 from calmcast.lines import script_lines
+from calmcast.mix import RoomTone
+from calmcast.model import Speech
 from calmcast.voices.recorded import MARGIN, import_files
+from calmcast.voices.room import measure
 from calmcast.voices.take import Expected, Piece, align
-from conftest import run_cli, write
+from conftest import decode, ebur128, run_cli, write
 
 PRACTICE = """\
 +++
@@ -154,3 +161,79 @@ def test_lines_must_name_lines_of_the_practice(practice, tmp_path):
                        "--lines", given, env={"CALMCAST_VOICES": str(tmp_path / "v")})  # fmt: skip
         assert done.returncode != 0 and said in done.stderr, done.stderr
     assert not (tmp_path / "v").exists()
+
+
+def _db(x) -> float:
+    return float(10 * np.log10(np.mean(np.square(x, dtype=np.float64)) + 1e-20))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("minutes", "ambience"), [(4, None), (7, "rain")])
+def test_a_take_renders_as_one_continuous_recording(practice, tmp_path, minutes, ambience):
+    lines = readable(practice)
+    take = standin.make(lines, seed=4).write(tmp_path / "take.m4a")
+    import_files("teacher", [take], str(practice))
+    out = tmp_path / "s.mp3"
+    result = calmcast.render(practice, out, voice="recorded:teacher", minutes=minutes,
+                             ambience=ambience, values={"name": "Sam"})  # fmt: skip
+    rows = [r for r in result.plan.rows() if r["kind"] == "speech"]
+    assert [r["voice"] for r in rows].count("recorded:teacher") == len(rows) - 1
+    assert rows[0]["fallback"] and rows[0]["text"].startswith("Welcome, Sam.")
+    assert result.plan.timeline.length == minutes * 60 * 44100
+    x = decode(out, 44100, 1)[:, 0]
+    r = 44100
+    said = [(e.start, e.start + u.length(r), u.voice) for e, u in zip(
+        [e for e in result.plan.timeline.events if isinstance(e.segment, Speech)],
+        result.plan.speech, strict=True)]  # fmt: skip
+    # The voice on target, measured by ffmpeg's meter on the speech alone (bed and all).
+    stereo = decode(out, 44100, 2)
+    voice = np.concatenate([stereo[a:b] for a, b, _ in said])
+    wav = tmp_path / "voice.wav"
+    with wave.open(str(wav), "wb") as f:
+        f.setnchannels(2)
+        f.setsampwidth(2)
+        f.setframerate(r)
+        f.writeframes(np.clip(np.round(voice * 32767), -32768, 32767).astype("<i2").tobytes())
+    assert ebur128(wav)[0] == pytest.approx(-16, abs=1.0)
+    clips = [(a, b) for a, b, v in said if v == "recorded:teacher"]
+    # No step at any join: the room either side of each clip's edge is at one level.
+    w = int(0.09 * r)
+    for a, b in clips:
+        for before, after in ((x[a - w - 441 : a - 441], x[a + 441 : a + 441 + w]),
+                              (x[b - 441 - w : b - 441], x[b + 441 : b + 441 + w])):  # fmt: skip
+            assert abs(_db(before) - _db(after)) < 3.0, (a / r, b / r)
+    if ambience is None:
+        # The longest pause is the room: as loud as the room in the clips' margins, steady,
+        # never black, and never repeating (no echo of itself in its autocorrelation).
+        margins = _db(np.concatenate([x[a + 441 : a + 441 + w] for a, _ in clips]))
+        gaps = [(b, c) for (_, b, _), (c, _, _) in itertools.pairwise(said)]
+        b, c = max(gaps, key=lambda g: g[1] - g[0])
+        assert (c - b) / r > 30
+        pause = x[b + r : c - r].astype(np.float64)
+        assert _db(pause) == pytest.approx(margins, abs=3.0)
+        seconds = np.array([_db(pause[k : k + r]) for k in range(0, len(pause) - r, r)])
+        assert seconds.max() - seconds.min() < 2.0 and seconds.min() > -75
+        pause -= pause.mean()
+        spectrum = np.fft.rfft(pause, 2 * len(pause))
+        ac = np.fft.irfft(np.abs(spectrum) ** 2)[: len(pause)]
+        assert np.abs(ac[int(0.05 * r) : len(pause) // 2] / ac[0]).max() < 0.05
+
+
+def test_the_room_tone_is_the_room_measured_at_any_range_and_never_repeats():
+    rng = np.random.default_rng(0)
+    room_noise = standin.pink(10 * standin.RATE, -60.0, rng)
+    heard = measure([room_noise], standin.RATE)
+    assert heard is not None and heard.level == pytest.approx(-60.0, abs=0.2)
+    tone = RoomTone(heard, 48000, highpass=0.0)
+    y = tone.render(0, 20 * 48000)
+    assert _db(y) == pytest.approx(-60.0, abs=0.5)
+    # The same samples whichever range is asked for: blocks of a render join seamlessly.
+    assert np.allclose(tone.render(123_456, 200_000), y[123_456:200_000], atol=1e-9)
+    # Pink in, pink out: each octave band about 3 dB below the one under it.
+    again = measure([y], 48000)
+    bands = dict(again.bands)
+    near = lambda hz: min(bands, key=lambda f: abs(f - hz))  # noqa: E731
+    for hz in (200, 400, 800, 1600, 3200):
+        assert bands[near(hz)] - bands[near(2 * hz)] == pytest.approx(3.0, abs=1.0)
+    ac = np.fft.irfft(np.abs(np.fft.rfft(y, 2 * len(y))) ** 2)[: len(y)]
+    assert np.abs(ac[2400 : len(y) // 2] / ac[0]).max() < 0.02

@@ -19,7 +19,7 @@ from .durations import format_duration
 from .errors import ConfigError, VoiceError
 from .lexicon import Lexicon
 from .limits import MAX_SESSION, MIN_BELL_INTERVAL, finite
-from .mix import Levels, Mixer, anchor, codec_sample, voice_chain
+from .mix import Levels, Mixer, RoomLayer, anchor, codec_sample, voice_chain
 from .mix import check as check_levels
 from .model import Bell, Practice, Script, Timeline
 from .practice import find_practice, load_practice, shown_name
@@ -288,7 +288,7 @@ def render(
     t = time.perf_counter()
     bed = _bed(request)
     levels = _levels(p, bed, cache, encoded=True)
-    mixer = Mixer(p.timeline, p.speech, bed, p.bells, settings, levels)
+    mixer = Mixer(p.timeline, p.speech, bed, p.bells, settings, levels, room_layer(p, levels))
     timings["levels"] = time.perf_counter() - t
 
     # One pass: mix a block while ffmpeg encodes the last, measuring what goes in.
@@ -321,7 +321,8 @@ def mix_audio(p: Plan, progress: Listener | None = None) -> pydub.AudioSegment:
     settings = p.request.mix
     check_levels(settings)
     bed = _bed(p.request)
-    mixer = Mixer(p.timeline, p.speech, bed, p.bells, settings, _levels(p, bed, None))
+    levels = _levels(p, bed, None)
+    mixer = Mixer(p.timeline, p.speech, bed, p.bells, settings, levels, room_layer(p, levels))
     pcm = np.empty((p.timeline.length, settings.channels), np.int16)
     at = 0
     for block in _reported(mixer, p, progress):
@@ -330,6 +331,29 @@ def mix_audio(p: Plan, progress: Listener | None = None) -> pydub.AudioSegment:
     _say_what_the_limiter_did(mixer)
     return pydub.AudioSegment(pcm.tobytes(), sample_width=2, frame_rate=settings.sample_rate,
                               channels=settings.channels)  # fmt: skip
+
+
+def room_layer(p: Plan, levels: Levels) -> RoomLayer | None:
+    """Return the room a recorded voice read in, to lay under the pauses between its clips."""
+    from .mix import RoomTone
+    from .model import Speech
+    from .voices.recorded import FADE, RecordedVoice
+
+    rooms = {v.name: v.folder.room for v in p.voices.values()
+             if isinstance(v, RecordedVoice) and v.folder.room is not None}  # fmt: skip
+    if not rooms:
+        return None
+    settings, rate = p.request.mix, p.request.mix.sample_rate
+    name, room = next(iter(rooms.items()))
+    clips = []
+    said = [(e.start, e.segment) for e in p.timeline.events if isinstance(e.segment, Speech)]
+    for (start, seg), u in zip(said, p.speech, strict=True):
+        if u.voice == name:
+            db = levels.gain_of(seg.role) + float(u.stats().get("levelling", 0.0))
+            clips.append((start, start + u.length(rate), 10 ** (db / 20)))
+    tone = RoomTone(room, rate, voice_chain(settings).highpass)
+    return RoomLayer(tone, p.timeline.length, clips, round(FADE * rate), settings.fade_in,
+                     settings.fade_out)  # fmt: skip
 
 
 def _bed(request: Request) -> sounds.Sound | None:

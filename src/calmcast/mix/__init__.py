@@ -23,9 +23,10 @@ from ..sounds import Sound, make_loop
 from ..voices.speech import Utterance
 from . import bed as beds
 from .levels import Levels, MixSettings, anchor, check, codec_sample, loudest, voice_chain
+from .room import RoomLayer, RoomTone
 
 __all__ = [
-    "Levels", "LimiterStats", "MixSettings", "Mixer", "anchor", "check", "codec_sample", "loudest",
+    "Levels", "LimiterStats", "MixSettings", "Mixer", "RoomLayer", "RoomTone", "anchor", "check", "codec_sample", "loudest",
     "voice_chain",
 ]  # fmt: skip
 
@@ -60,6 +61,7 @@ class Mixer:
         bells: dict[str | None, Sound],
         settings: MixSettings,
         levels: Levels,
+        room: RoomLayer | None = None,
     ) -> None:
         self.timeline = timeline
         self.settings = s = settings
@@ -97,6 +99,7 @@ class Mixer:
             self._control = np.arange(len(self.bed_curve), dtype=np.float64)
         self.ceiling = from_db(levels.ceiling)
         self.limiter = LimiterStats()
+        self.room = room
 
     # -- rendering ------------------------------------------------------------------------------
 
@@ -105,6 +108,8 @@ class Mixer:
         shape = (stop - start, self.channels)
         voice, bed, bell = (np.zeros(shape, np.float32) for _ in range(3))
         self._add_voice(voice, start, stop)
+        if self.room:
+            self.room.add(voice, start, stop)
         self._add_bed(bed, start, stop)
         self._add_bells(bell, start, stop)
         return voice, bed, bell
@@ -114,6 +119,8 @@ class Mixer:
         out = np.zeros((stop - start, self.channels), np.float32)
         self._add_bed(out, start, stop)
         self._add_voice(out, start, stop)
+        if self.room:
+            self.room.add(out, start, stop)
         self._add_bells(out, start, stop)
         return out
 

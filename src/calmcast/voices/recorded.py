@@ -132,6 +132,7 @@ class RecordedVoice:
     """A voice that speaks a line from its clip."""
 
     sample_rate = RATE
+    trimmed = True  # its clips are cut and faded as stored
 
     def __init__(self, folder: Folder) -> None:
         self.folder = folder
@@ -140,7 +141,7 @@ class RecordedVoice:
         self._digest = folder.digest(clips_only=True)
 
     def cache_key(self) -> str:
-        return f"recorded|{self.folder.name}|{self._digest}"
+        return f"recorded|2|{self.folder.name}|{self._digest}"
 
     def has(self, text: str) -> bool:
         from ..lines import line_id

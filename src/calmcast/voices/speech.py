@@ -96,7 +96,8 @@ def speak(
             else:
                 cache.hits += 1
             samples, rate = got
-            done = chain.process(trim(samples), rate)
+            # A recorded clip is cut and faded already: its room stays, to meet the room's tone.
+            done = chain.process(samples if getattr(voice, "trimmed", False) else trim(samples), rate)
             entry = cache.put_prepared(prepared, done.audio, rate, done.bins, asdict(done.stats))
         else:
             cache.hits += 1
