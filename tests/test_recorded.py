@@ -235,3 +235,23 @@ def test_a_listing_too_large_is_refused_at_once(tmp_path):
     with pytest.raises(Exception, match="more than the 5000 a listing reads"):
         script_lines(str(path))
     assert time.perf_counter() - started < 5  # counted, not listed: 10^10 versions
+
+
+def test_strict_voice_refuses_a_line_with_no_clip_before_any_work(reading, tmp_path):
+    practice, files = reading
+    import_files("teacher", files, str(practice))
+    env = {"CALMCAST_VOICES": str(tmp_path / "voices")}
+    out = tmp_path / "s.mp3"
+    done = run_cli("render", str(practice), "--voice", "recorded:teacher", "--set", "name=Sam",
+                   "--strict-voice", "--ambience", "none", "-o", str(out), env=env)  # fmt: skip
+    assert done.returncode == 1 and not out.exists()
+    [message] = done.stderr.strip().splitlines()
+    assert f"{practice}:" in message and "recorded:teacher has no clip of 'Welcome, Sam." in message
+    assert "--strict-voice" in message
+    # Every line recorded (no name given): strict is satisfied; --no-strict-voice undoes it.
+    ok = run_cli("plan", str(practice), "--voice", "recorded:teacher", "--strict-voice",
+                 "--ambience", "none", env=env)  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    loose = run_cli("plan", str(practice), "--voice", "recorded:teacher", "--set", "name=Sam",
+                    "--strict-voice", "--no-strict-voice", "--ambience", "none", env=env)  # fmt: skip
+    assert loose.returncode == 0 and "not recorded" in loose.stderr, loose.stderr

@@ -52,6 +52,7 @@ class Settings:
     voice: str | None = _default("voice")
     voices: Mapping[str, str] | None = _default("voices")
     fallback_voice: str | None = _default("fallback_voice")
+    strict_voice: bool = _default("strict_voice")
     language: str | None = _default("language")
     format: str | None = _default("format")
     wpm: float | None = _default("wpm")

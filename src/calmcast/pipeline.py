@@ -196,6 +196,14 @@ def spoken(
                 voice, name = fallback, fallback_name  # type: ignore[assignment]
         who.append(voice)
         names.append(name)
+    if request.strict_voice:
+        lacking = [seg for seg, v in zip(script.speech, who, strict=True) if v is fallback]
+        if lacking:
+            first = lacking[0]
+            raise VoiceError(f"{first.place}: {by_role[first.role]} has no clip of "
+                             f"{first.text[:60]!r}" + (f" (nor of {len(lacking) - 1} more lines)"
+                             if len(lacking) > 1 else "") + "; --strict-voice says no fallback "
+                             "(`calmcast voices status` lists what is missing)")  # fmt: skip
     return Spoken(script, voices, who, names, texts)
 
 

@@ -33,6 +33,7 @@ class Request:
     voice: str | None = None
     voices: dict[str, str] | None = None  # by role, for a practice read in several voices
     fallback_voice: str | None = None  # says what a recorded voice has no clip of
+    strict_voice: bool = False  # ... or refuse when it has none
     language: str | None = None  # the built-in practice's version in it; None: its own
     script_format: str | None = None  # how to read the practice file; None: by its name
     wpm: float | None = None  # words a minute

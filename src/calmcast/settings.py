@@ -119,6 +119,18 @@ def choice(*options: Any) -> Callable[[Any], Any]:
     return check
 
 
+def boolean(value: Any) -> bool:
+    """Check a yes-or-no setting: true or false (a manifest's), or their words."""
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in ("true", "yes", "on", "1"):
+        return True
+    if word in ("false", "no", "off", "0"):
+        return False
+    raise ValueError(f"expected true or false, got {str(value)[:40]!r}")
+
+
 def bitrate(value: Any) -> str:
     kbits = str(value).strip().lower().removesuffix("k")
     if isinstance(value, bool) or not kbits.isdigit() or int(kbits) not in MP3_BITRATES:
@@ -151,6 +163,7 @@ class Setting:
     commands: frozenset = frozenset({"render", "build"})
     aliases: tuple[str, ...] = ()  # other names the CLI takes too, as --NAME
     multiple: bool = False  # the CLI option may be given again and again
+    switch: bool = False  # yes or no: the CLI has --NAME and --no-NAME
 
     @property
     def flag(self) -> str:
@@ -178,6 +191,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("fallback_voice", text(300, expect="a voice name"), None,
             "With a recorded voice: the voice that says a line it has no clip of (a "
             "listener's name). Default: espeak's voice of the practice's language.", "NAME"),
+    Setting("strict_voice", boolean, False,
+            "With a recorded voice: refuse, before any work, when a line has no clip, instead "
+            "of saying it with the fallback voice.", switch=True),
     Setting("language", text(35, languages.TAG, "a language like de or es-419"), None,
             "The language to speak: a built-in practice's version in it (`calmcast practices "
             "--language de`) and a voice of it. Default: the practice's own.", "LANG"),
@@ -240,7 +256,7 @@ BY_NAME = {s.name: s for s in SETTINGS}
 #: The settings a length is given by: one of them, never both.
 LENGTH = ("minutes", "duration")
 #: The settings `calmcast plan` takes: what decides the timeline.
-PLAN = ("minutes", "duration", "voice", "voices", "fallback_voice", "language", "format", "wpm", "pitch", "ambience", "bell",
+PLAN = ("minutes", "duration", "voice", "voices", "fallback_voice", "strict_voice", "language", "format", "wpm", "pitch", "ambience", "bell",
         "interval_bell", "bells", "strikes", "delay", "end_bell", "pronounce")
 
 
@@ -293,6 +309,10 @@ def click_options(command: str, only: tuple[str, ...] | None = None):
     def decorate(f):
         for s in reversed(chosen):
             decls = [s.flag, *("--" + a.replace("_", "-") for a in s.aliases)]
+            if s.switch:
+                f = click.option(f"{s.flag}/--no-{s.flag[2:]}", s.name, default=None,
+                                 help=s.help)(f)  # fmt: skip
+                continue
             kind = click.Choice([str(c) for c in s.choices]) if s.choices else Checked(s)
             f = click.option(
                 *decls, s.name, type=kind, default=None, metavar=s.metavar,
