@@ -307,6 +307,9 @@ def import_files(name: str, files: list[Path], practice: str, values: dict[str, 
             clips[line_id] = clip
             where[line_id] = (files[0].name, round(at, 3))
     else:
+        if numbers:
+            raise VoiceError("--lines picks the lines of one continuous take; files named by "
+                             "their line ids say which lines they are")  # fmt: skip
         for line_id, f in _named(files, lines, defaults, practice).items():
             clip = trimmed(decode(f), rooms)
             if len(clip) < RATE // 10:
