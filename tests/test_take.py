@@ -237,3 +237,20 @@ def test_the_room_tone_is_the_room_measured_at_any_range_and_never_repeats():
         assert bands[near(hz)] - bands[near(2 * hz)] == pytest.approx(3.0, abs=1.0)
     ac = np.fft.irfft(np.abs(np.fft.rfft(y, 2 * len(y))) ** 2)[: len(y)]
     assert np.abs(ac[2400 : len(y) // 2] / ac[0]).max() < 0.02
+
+
+@pytest.mark.slow
+def test_plan_gives_the_lengths_a_reading_reaches(practice, tmp_path):
+    lines = readable(practice)
+    shortest = {}
+    for name, wpm in (("slow", 90), ("quick", 150)):
+        take = standin.make(lines, seed=6, wpm=wpm).write(tmp_path / f"{name}.wav")
+        import_files(name, [take], str(practice))
+        p = calmcast.plan(practice, voice=f"recorded:{name}", ambience=None)
+        shortest[name] = p.reach[0]
+        assert p.reach[0] <= p.seconds <= p.reach[1]
+    # A slow reader's recording reaches a longer shortest.
+    assert shortest["slow"] > shortest["quick"] + 10
+    done = run_cli("plan", str(practice), "--voice", "recorded:slow", "--ambience", "none",
+                   env={"CALMCAST_VOICES": str(tmp_path / "voices")})  # fmt: skip
+    assert "this speech reaches" in done.stdout.splitlines()[0]

@@ -127,9 +127,12 @@ def plan(practice, values, as_json, **given):
         click.echo(json.dumps(rows, indent=1, ensure_ascii=False))
         return
     speech = sum(r["length"] for r in rows if r["kind"] == "speech")
+    lo, hi = p.reach or (p.timeline.duration, p.timeline.duration)
+    longest = "any length" if math.isinf(hi) else format_duration(hi)
     click.echo(
         f"{p.practice.title}: {format_clock(p.timeline.duration)} with {p.voice_shown}, "
-        f"speech {speech / p.timeline.duration:.0%}"
+        f"speech {speech / p.timeline.duration:.0%}; this speech reaches "
+        f"{format_duration(lo)} to {longest}"
     )
     for r in rows:
         if r["kind"] in ("breath",):

@@ -31,6 +31,7 @@ from .timeline import (
     bell_names,
     fit,
     frame,
+    reach,
     timer_origin,
     with_interval_bells,
     with_timer_bells,
@@ -92,8 +93,9 @@ def plan(
         heard = lambda done, total: progress(Progress(Stage.SPEAKING, done, total))  # noqa: E731
     speech = _speak(who, texts, voice_chain(request.mix), cache or SpeechCache(), heard)
     target = None if minutes is None else round(minutes * 60 * rate)
-    timeline = fit(segments, [u.length(rate) for u in speech], rate, target, name=practice.name,
-                   file=practice.path)  # fmt: skip
+    lengths = [u.length(rate) for u in speech]
+    timeline = fit(segments, lengths, rate, target, name=practice.name, file=practice.path)
+    lo, hi = reach(segments, lengths, rate)
     if request.bells:
         _check_bell_times(request.bells, timeline, practice.name)
         timeline = with_timer_bells(timeline, request.bells, bell, request.strikes)
@@ -101,7 +103,8 @@ def plan(
         timeline = with_interval_bells(timeline, request.interval_bell, bell, request.strikes)
     voice = voices[practice.default_role] if practice.default_role in voices else \
         next(iter(voices.values()))  # fmt: skip
-    return Plan(practice, script, voice, timeline, speech, bells, request, voices)
+    return Plan(practice, script, voice, timeline, speech, bells, request, voices,
+                (lo / rate, hi / rate))  # fmt: skip
 
 
 def voice_name(request: Request, practice: Practice) -> str:

@@ -80,6 +80,9 @@ class Plan:
     bells: dict[str | None, Sound]
     request: Request
     voices: dict[str, Voice] = field(default_factory=dict)  # by role; `voice` is the first's
+    #: The shortest and longest the session can last with this speech, seconds (inf: no
+    #: limit): a slow reader's recording reaches a longer shortest.
+    reach: tuple[float, float] | None = None
 
     @property
     def minutes(self) -> float:
