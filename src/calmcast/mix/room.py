@@ -22,6 +22,8 @@ from ..voices.room import Room
 
 #: Samples of white noise drawn from one seed; the shaping filter's length.
 CHUNK, TAPS = 1 << 15, 2047
+#: The room is laid in pieces of this many samples.
+PIECE = 1 << 16
 
 
 class RoomTone:
@@ -83,7 +85,10 @@ class RoomLayer:
         lo, hi = max(start, 0), min(stop, self.length)
         if hi <= lo or not self.clips:
             return
-        out[lo - start : hi - start] += (self.tone.render(lo, hi) * self.gain(lo, hi))[:, None]
+        # In pieces, so the tone's filtering and gains stay small beside a 10 s block.
+        for a in range(lo, hi, PIECE):
+            b = min(a + PIECE, hi)
+            out[a - start : b - start] += (self.tone.render(a, b) * self.gain(a, b))[:, None]
 
     def gain(self, lo: int, hi: int) -> np.ndarray:
         """Return the room's gain over [lo, hi): between the clips' gains, out of the way of

@@ -252,8 +252,15 @@ def faded(samples: np.ndarray) -> np.ndarray:
     return clip
 
 
+def pcm16(samples: np.ndarray) -> np.ndarray:
+    """Return float samples as the 16-bit PCM a clip is stored as."""
+    return np.clip(np.round(samples * 32767), -32768, 32767).astype("<i2")
+
+
 def write_wav(path: Path, samples: np.ndarray) -> None:
-    pcm = np.clip(np.round(samples * 32767), -32768, 32767).astype("<i2")
+    """Write a clip: float samples, or 16-bit PCM as `pcm16` makes (kept so, a take's clips
+    take half the memory while they wait to be stored)."""
+    pcm = samples if samples.dtype == np.dtype("<i2") else pcm16(samples)
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
@@ -402,7 +409,7 @@ def _cut_take(path: Path, chosen: list, language: str, rooms: list[np.ndarray],
             if len(clip) > MAX_CLIP * RATE:
                 raise VoiceError(f"{path}: line {c.line.number} would last {len(clip) / RATE:.0f} s,"
                                  f" longer than the {MAX_CLIP:g} s a line may")  # fmt: skip
-            out[c.line.id] = (clip, a)
+            out[c.line.id] = (pcm16(clip), a)
         rooms.extend(room.gaps(take, sounds))
     return out
 
