@@ -12,6 +12,7 @@ import pytest
 
 import calmcast
 import standin
+from calmcast.errors import VoiceError
 from calmcast.lines import script_lines
 from calmcast.mix import RoomTone
 from calmcast.model import Speech
@@ -254,3 +255,18 @@ def test_plan_gives_the_lengths_a_reading_reaches(practice, tmp_path):
     done = run_cli("plan", str(practice), "--voice", "recorded:slow", "--ambience", "none",
                    env={"CALMCAST_VOICES": str(tmp_path / "voices")})  # fmt: skip
     assert "this speech reaches" in done.stdout.splitlines()[0]
+
+
+def test_a_take_of_silence_or_of_noise_alone_is_refused(practice, tmp_path):
+    rng = np.random.default_rng(0)
+    for name, x, said in (("silence.wav", np.zeros(5 * 48000), "no speech in it"),
+                          ("hiss.wav", rng.normal(0, 0.1, 20 * 48000), "no speech stands out")):  # fmt: skip
+        path = tmp_path / name
+        with wave.open(str(path), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(48000)
+            w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
+        with pytest.raises(VoiceError, match=f"{path}: {said}"):
+            import_files("teacher", [path], str(practice))
+    assert not (tmp_path / "voices").exists()

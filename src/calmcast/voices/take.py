@@ -32,6 +32,9 @@ HOP = 0.01
 JOIN = 0.3
 #: The longest take read, seconds (a whole practice read slowly, with retakes).
 MAX_TAKE = 3 * 3600.0
+#: A take whose loud moments (its 95th percentile of levels) are below this holds no speech,
+#: dBFS; nor one whose loud moments stand less far above its quiet ones (its 10th), dB.
+SILENT, STANDS_OUT = -60.0, 15.0
 #: Sound is what stands out from the room (its quietest tenth) by this much, dB ...
 ABOVE_ROOM = 12.0
 #: ... and lies within this far of the speech (its loud frames), never nearer than NEAREST.
@@ -313,6 +316,14 @@ def align(found: list[Piece], lines: list[Expected], pace: float, speech: float,
 def cut(take: Take, lines: list[Expected]) -> list[Cut]:
     """Return where each line lies in the take, or raise VoiceError saying what does not fit."""
     name = take.path
+    room, speech = room_and_speech(take.levels)
+    if speech < SILENT:
+        raise VoiceError(f"{name}: no speech in it (silence, or too quiet: its loud moments "
+                         f"are at {speech:.0f} dBFS)")  # fmt: skip
+    if speech - room < STANDS_OUT:
+        raise VoiceError(f"{name}: no speech stands out from the noise (its loud moments are "
+                         f"only {speech - room:.0f} dB above its quiet ones; a reading has "
+                         f"{STANDS_OUT:g} or more)")  # fmt: skip
     found = pieces(take.levels)
     if not found:
         raise VoiceError(f"{name}: no speech in it (silence, or too quiet)")
